@@ -1,0 +1,79 @@
+"""The application factory: all wiring lives here; nothing happens at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Tag
+
+from service import __version__, docs, health
+from service.core.database import create_pool
+from service.core.pagination import CursorCodec
+from service.core.problems import exception_handlers
+from service.embedded import resolve_url
+from service.resources import ROUTERS
+from service.settings import Settings
+
+DESCRIPTION = """\
+Structured diplomatic-event data: organizations, officials, the posts they hold and the role
+changes that move them, served as JSON from PostgreSQL.
+
+Conventions: collections are cursor-paginated (`limit`, `cursor`, `next_cursor`,
+`Link: rel="next"`); single records carry an `ETag` (`If-None-Match` → 304, `If-Match` on
+writes → 412); `PATCH` takes a JSON merge patch (RFC 7396); errors are RFC 9457
+`application/problem+json` — 400 breaks the contract, 422 breaks a rule the contract cannot
+express, 409 conflicts with stored records, 503 means retry after `Retry-After`. Dates of
+historical facts may be partial (`2025`, `2025-07`, `2025-07-17`) and keep their precision.
+"""
+
+TAGS = [
+    Tag(name="organizations", description="States, governments, ministries, agencies, media."),
+    Tag(name="officials", description="People, with their names in every script."),
+    Tag(name="posts", description="Positions that exist whoever holds them."),
+    Tag(name="role-changes", description="Appointments, dismissals, proposals, withdrawals."),
+    Tag(name="health", description="Liveness and readiness."),
+]
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Accord",
+        version=__version__,
+        description=DESCRIPTION,
+        tags=TAGS,
+        path="/docs",
+        render_plugins=[JsonRenderPlugin(path="/openapi.json"), docs.OfflineSwagger(path="/")],
+        create_examples=False,
+        use_handler_docstrings=False,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        url = await resolve_url(settings.database_url, settings.data_dir)
+        pool = await create_pool(url, settings)
+        try:
+            secret = await pool.fetchval("select secret from accord_secret")
+            if secret is None:
+                raise RuntimeError("the database is not migrated: run `accord db migrate`")
+            app.state.pool = pool
+            app.state.cursors = CursorCodec(bytes(secret))
+            yield
+        finally:
+            await pool.close()
+
+    logging.getLogger("accord").setLevel(settings.log_level)
+    return Litestar(
+        route_handlers=[health.live, health.ready, docs.assets_router(), *ROUTERS],
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers,
+        openapi_config=openapi_config(),
+    )

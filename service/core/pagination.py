@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urlencode
+from uuid import UUID
 
 import asyncpg
 import msgspec
@@ -23,6 +24,7 @@ from service.core.database import Pool
 from service.core.problems import FieldError, ProblemError
 
 T = TypeVar("T")
+P = TypeVar("P", bound="Page[Any]")
 
 Limit = Annotated[
     int,
@@ -52,7 +54,9 @@ class CursorCodec:
         self._secret = secret
 
     def _mac(self, scope: str, payload: bytes) -> bytes:
-        return hmac.new(self._secret, scope.encode() + b"\0" + payload, hashlib.sha256).digest()[:16]
+        return hmac.new(self._secret, scope.encode() + b"\0" + payload, hashlib.sha256).digest()[
+            :16
+        ]
 
     def encode(self, scope: str, values: Sequence[Any]) -> str:
         payload = msgspec.json.encode(values)
@@ -92,17 +96,29 @@ class SortKey:
     descending: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Listing(Generic[T]):
-    """How one collection is read: the select up to ``where``, the sorts it offers and the
-    struct each row becomes."""
+def standard_sorts(*keys: tuple[str, type]) -> dict[str, SortKey]:
+    """``id`` (creation order) plus, for each ``(column, type)``, ascending and ``-``
+    descending orders by that column with the id as tie-breaker."""
+    sorts = {"id": SortKey((("id", "id", UUID),))}
+    for column, kind in keys:
+        columns = ((column, column, kind), ("id", "id", UUID))
+        sorts[column] = SortKey(columns)
+        sorts[f"-{column}"] = SortKey(columns, descending=True)
+    return sorts
 
+
+@dataclass(frozen=True, slots=True)
+class Listing(Generic[P]):
+    """How one collection is read: the select up to ``where``, the sorts it offers, the
+    struct each row becomes and the page struct (named per resource in the contract)."""
+
+    page_type: type[P]
     name: str
     select: str
     """``select ... from ...`` with no where, order or limit."""
     sorts: dict[str, SortKey]
     default_sort: str
-    make: Callable[[asyncpg.Record], T]
+    make: Callable[[asyncpg.Record], Any]
 
     async def page(
         self,
@@ -112,8 +128,8 @@ class Listing(Generic[T]):
         limit: int,
         cursor: str | None,
         sort: str | None = None,
-    ) -> Response[Page[T]]:
-        """One page. Each filter is ``(SQL condition with {} for its one parameter, value)``;
+    ) -> Response[P]:
+        """One page. Each filter is ``(SQL condition with {0} for its parameter, value)``;
         the SQL is fixed text chosen by which filters are present, values are always bound."""
         sort_name = sort or self.default_sort
         key = self.sorts[sort_name]
@@ -122,8 +138,11 @@ class Listing(Generic[T]):
         conditions: list[str] = []
         args: list[Any] = []
         for condition, value in filters:
-            args.append(value)
-            conditions.append(condition.format(f"${len(args)}"))
+            if "{0}" in condition:
+                args.append(value)
+                conditions.append(condition.format(f"${len(args)}"))
+            else:
+                conditions.append(condition)
         if cursor is not None:
             values = codec.decode(scope, cursor, tuple(t for _, _, t in key.columns))
             placeholders = []
@@ -147,7 +166,8 @@ class Listing(Generic[T]):
             last = rows[-1]
             next_cursor = codec.encode(scope, [last[name] for _, name, _ in key.columns])
             headers = {"Link": f'<{_next_url(request, next_cursor)}>; rel="next"'}
-        return Response(Page([self.make(row) for row in rows], next_cursor), headers=headers)
+        page = self.page_type([self.make(row) for row in rows], next_cursor)
+        return Response(page, headers=headers)
 
 
 def _next_url(request: Request[Any, Any, Any], cursor: str) -> str:

@@ -167,10 +167,14 @@ def problem_from_postgres(exc: asyncpg.PostgresError) -> ProblemError:
         return ProblemError(409, "duplicate", _constraint_detail(exc, "Already exists"))
     if isinstance(exc, asyncpg.ForeignKeyViolationError):
         referenced = "is referenced by" in str(getattr(exc, "detail", "") or "")
-        message = "Still referenced by other records" if referenced else "Refers to a missing record"
+        message = (
+            "Still referenced by other records" if referenced else "Refers to a missing record"
+        )
         return ProblemError(409, "reference", _constraint_detail(exc, message))
     if isinstance(exc, asyncpg.ExclusionViolationError):
-        return ProblemError(409, "overlap", _constraint_detail(exc, "Conflicts with stored records"))
+        return ProblemError(
+            409, "overlap", _constraint_detail(exc, "Conflicts with stored records")
+        )
     if isinstance(exc, asyncpg.CheckViolationError | asyncpg.NotNullViolationError):
         return ProblemError(422, "rule", _constraint_detail(exc, "Breaks a rule"))
     if isinstance(exc, asyncpg.RaiseError):

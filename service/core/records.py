@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import typing
 from typing import Annotated, Any, Protocol, TypeVar, cast
-
 from uuid import UUID
 
 import msgspec
@@ -45,11 +44,15 @@ IfMatch = Annotated[
 RecordId = Annotated[UUID, PathParameter(description="The record's id.")]
 
 ETAG_HEADER = ResponseHeader(
-    name="ETag", description="Version tag of the record, for If-Match / If-None-Match.",
-    required=True, documentation_only=True,
+    name="ETag",
+    description="Version tag of the record, for If-Match / If-None-Match.",
+    required=True,
+    documentation_only=True,
 )
 LOCATION_HEADER = ResponseHeader(
-    name="Location", description="URL of the created record.", required=True,
+    name="Location",
+    description="URL of the created record.",
+    required=True,
     documentation_only=True,
 )
 
@@ -155,4 +158,3 @@ def patch_of(create_type: type[msgspec.Struct]) -> type[msgspec.Struct]:
         forbid_unknown_fields=True,
         module=create_type.__module__,
     )
-

@@ -15,8 +15,21 @@ from service.core.database import Connection, Pool
 from service.core.problems import not_found
 from service.core.records import check_if_match, patched
 
+NAME_MATCHES = "(search_names like accord_contains({0}) or accord_fold({0}) <% search_names)"
+"""Filter on a table's ``search_names`` (all names, folded): a substring of any name, or a
+name close enough to it by trigram word similarity (``Medinskiy`` finds ``Medinsky``)."""
+
 R = TypeVar("R", bound=msgspec.Struct)
 C = TypeVar("C", bound=msgspec.Struct)
+
+
+def row_to(struct: type[R]) -> Callable[[asyncpg.Record], R]:
+    """Row → struct, by column name; columns the struct lacks (sort keys) are ignored."""
+
+    def make(row: asyncpg.Record) -> R:
+        return msgspec.convert(dict(row.items()), struct)
+
+    return make
 
 
 class Table(Generic[R, C]):
@@ -40,13 +53,13 @@ class Table(Generic[R, C]):
         self.record = record
         self.create = create
         self.params = params
+        self.make = row_to(record)
         self.select = f"select {columns} from {table}"
         self._get = f"{self.select} where id = $1"
         self._lock = f"{self.select} where id = $1 for update"
         placeholders = ", ".join(f"${i}" for i in range(1, len(writes) + 1))
         self._insert = (
-            f"insert into {table} ({', '.join(writes)}) values ({placeholders}) "
-            f"returning {columns}"
+            f"insert into {table} ({', '.join(writes)}) values ({placeholders}) returning {columns}"
         )
         assignments = ", ".join(f"{col} = ${i}" for i, col in enumerate(writes, start=2))
         self._update = (
@@ -55,9 +68,6 @@ class Table(Generic[R, C]):
         )
         self._delete = f"delete from {table} where id = $1"
 
-    def make(self, row: asyncpg.Record) -> R:
-        return msgspec.convert(dict(row.items()), self.record)
-
     async def get(self, pool: Pool, ident: UUID) -> R:
         row = await pool.fetchrow(self._get, ident)
         if row is None:
@@ -65,7 +75,10 @@ class Table(Generic[R, C]):
         return self.make(row)
 
     async def exists(self, pool: Pool, ident: UUID) -> bool:
-        return await pool.fetchval(f"select exists (select from {self.table} where id = $1)", ident)
+        found = await pool.fetchval(
+            f"select exists (select from {self.table} where id = $1)", ident
+        )
+        return bool(found)
 
     async def insert(self, conn: Connection, data: C) -> R:
         row = await conn.fetchrow(self._insert, *self.params(data))

@@ -84,7 +84,6 @@ def partial_date_bounds(value: str, field: str) -> tuple[date, date]:
     return start, start
 
 
-
 class OtherName(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Another name: a spelling in another script, a transliteration, a former name."""
 

@@ -1,8 +1,15 @@
 """One module per resource, each with the same parts in the same order: structs, queries,
-handlers."""
+handlers, and a ``router()`` that mounts them."""
 
-from litestar.types import ControllerRouterHandler
+from collections.abc import Callable
 
-from service.resources.organizations import OrganizationController
+from litestar import Router
 
-ROUTERS: list[ControllerRouterHandler] = [OrganizationController]
+from service.resources import officials, organizations, posts, role_changes
+
+ROUTERS: list[Callable[[], Router]] = [
+    organizations.router,
+    officials.router,
+    posts.router,
+    role_changes.router,
+]

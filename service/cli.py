@@ -1,0 +1,163 @@
+"""The ``accord`` command: serve, db migrate, db status, seed, openapi. Every command that
+touches the database uses the one ``serve`` would: ``ACCORD_DATABASE_URL``, else the embedded
+server in ``ACCORD_DATA_DIR``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+import msgspec
+
+from service import migrations
+from service import seed as worked_example
+from service.embedded import resolve_url
+from service.settings import Settings
+
+CONTRACT = Path("openapi") / "openapi.json"
+
+
+async def _connect(settings: Settings) -> asyncpg.Connection[asyncpg.Record]:
+    url = await resolve_url(settings.database_url, settings.data_dir)
+    return await asyncpg.connect(url)
+
+
+async def migrate(settings: Settings) -> None:
+    conn = await _connect(settings)
+    try:
+        applied = await migrations.migrate(conn)
+    finally:
+        await conn.close()
+    for migration in applied:
+        print(f"applied {migration.path.name}")
+    if not applied:
+        print("database is up to date")
+
+
+async def status(settings: Settings) -> int:
+    conn = await _connect(settings)
+    try:
+        states = await migrations.status(conn)
+    finally:
+        await conn.close()
+    for state in states:
+        print(f"{state.status:8} {state.migration.path.name}")
+    return 1 if any(state.status == "changed" for state in states) else 0
+
+
+async def seed(settings: Settings) -> None:
+    conn = await _connect(settings)
+    try:
+        await worked_example.load(conn)
+    finally:
+        await conn.close()
+    print(f"loaded {worked_example.SEED_FILE.name}")
+
+
+def contract() -> bytes:
+    """The OpenAPI document exactly as the app serves it, formatted for review."""
+    from service.app import create_app
+
+    schema = create_app(Settings()).openapi_schema.to_schema()
+    return (json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode()
+
+
+def write_openapi(output: Path, check: bool) -> int:
+    document = contract()
+    if check:
+        if not output.exists() or output.read_bytes() != document:
+            print(f"{output} differs from the served contract; run `accord openapi`")
+            return 1
+        print(f"{output} is current")
+        return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(document)
+    print(f"wrote {output}")
+    return 0
+
+
+def serve(settings: Settings, host: str, port: int, workers: int, load_seed: bool) -> None:
+    import uvicorn
+
+    url = asyncio.run(resolve_url(settings.database_url, settings.data_dir))
+    embedded = settings.database_url is None
+    settings = msgspec.structs.replace(settings, database_url=url)
+    asyncio.run(migrate(settings))
+    if load_seed or embedded:
+        asyncio.run(seed(settings))
+    # Worker processes read their settings from the environment.
+    os.environ["ACCORD_DATABASE_URL"] = url
+    base = settings.public_url or f"http://{host}:{port}"
+    print(
+        f"\nAccord is starting on {base}\n  Swagger UI: {base}/docs\n  OpenAPI:    "
+        f"{base}/docs/openapi.json\n",
+        flush=True,
+    )
+    uvicorn.run(
+        "service.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        loop="uvloop",
+        http="httptools",
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = Settings.from_env()
+    parser = argparse.ArgumentParser(prog="accord", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser("serve", help="migrate, seed (embedded) and serve the API")
+    serve_cmd.add_argument("--host", default=settings.host)
+    serve_cmd.add_argument("--port", type=int, default=settings.port)
+    serve_cmd.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes (default: the number of cores)",
+    )
+    serve_cmd.add_argument(
+        "--seed",
+        action="store_true",
+        help="load the worked example into a configured database too (always done for the "
+        "embedded one)",
+    )
+
+    db_cmd = commands.add_parser("db", help="database schema")
+    db_commands = db_cmd.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("migrate", help="apply pending migrations")
+    db_commands.add_parser("status", help="list migrations: applied, pending or changed")
+
+    commands.add_parser("seed", help="load the worked example (idempotent)")
+
+    openapi_cmd = commands.add_parser("openapi", help="write the OpenAPI contract")
+    openapi_cmd.add_argument("--output", type=Path, default=CONTRACT)
+    openapi_cmd.add_argument(
+        "--check", action="store_true", help="fail if the file differs from the served contract"
+    )
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        serve(settings, args.host, args.port, args.workers, args.seed)
+    elif args.command == "db" and args.db_command == "migrate":
+        asyncio.run(migrate(settings))
+    elif args.command == "db":
+        return asyncio.run(status(settings))
+    elif args.command == "seed":
+        asyncio.run(seed(settings))
+    elif args.command == "openapi":
+        return write_openapi(args.output, args.check)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""The four single-record operations every resource offers (get, create, merge-patch,
+delete), made once from a resource's ``Table``. A resource module adds its list operation and
+anything particular to it; the standard operations are the same everywhere."""
+
+# No ``from __future__ import annotations`` here: Litestar reads these handlers' annotations at
+# runtime, and each generated handler's body and return types are set per resource below.
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+from litestar import Request, Response, delete, get, patch, post
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Body
+
+from service.core.database import pool_of, transaction
+from service.core.problems import problem_responses
+from service.core.records import (
+    ETAG_HEADER,
+    LOCATION_HEADER,
+    IfMatch,
+    IfNoneMatch,
+    RecordId,
+    created,
+    read,
+    written,
+)
+from service.core.tables import Table
+
+R = TypeVar("R", bound=msgspec.Struct)
+C = TypeVar("C", bound=msgspec.Struct)
+
+MERGE_PATCH = "application/merge-patch+json"
+NOT_MODIFIED = ResponseSpec(
+    data_container=None, description="`If-None-Match` matched: the copy you have is current."
+)
+
+
+def _typed(handler: Callable[..., Any], **annotations: Any) -> Callable[..., Any]:
+    handler.__annotations__ = {**handler.__annotations__, **annotations}
+    return handler
+
+
+def record_handlers(
+    table: Table[R, C],
+    *,
+    name: str,
+    patch_type: type[msgspec.Struct],
+    referenced_by: str,
+) -> list[HTTPRouteHandler]:
+    """``GET``/``PATCH``/``DELETE /{id}`` and ``POST /`` for one resource. ``name`` is the
+    record's name in operation ids (``Organization`` → ``getOrganization``);
+    ``referenced_by`` says what blocks a delete."""
+    label = table.label
+    article = "an" if label[0] in "aeiou" else "a"
+
+    async def get_record(
+        request: Request[Any, Any, Any], id: RecordId, if_none_match: IfNoneMatch = None
+    ) -> Any:
+        return read(await table.get(pool_of(request), id), if_none_match)
+
+    async def create_record(request: Request[Any, Any, Any], data: Any) -> Any:
+        async with transaction(pool_of(request)) as conn:
+            item = await table.insert(conn, data)
+        return created(request, item)
+
+    async def update_record(
+        request: Request[Any, Any, Any], id: RecordId, data: Any, if_match: IfMatch = None
+    ) -> Any:
+        async with transaction(pool_of(request)) as conn:
+            item = await table.update(conn, id, data, if_match)
+        return written(item)
+
+    async def delete_record(
+        request: Request[Any, Any, Any], id: RecordId, if_match: IfMatch = None
+    ) -> None:
+        async with transaction(pool_of(request)) as conn:
+            await table.delete(conn, id, if_match)
+
+    response = Response[table.record]  # type: ignore[name-defined]
+    return [
+        get(
+            "/{id:uuid}",
+            operation_id=f"get{name}",
+            name=f"get{name}",
+            summary=f"Get {article} {label}",
+            response_headers=[ETAG_HEADER],
+            responses={**problem_responses(404), 304: NOT_MODIFIED},
+        )(_typed(get_record, **{"return": response})),
+        post(
+            "/",
+            operation_id=f"create{name}",
+            name=f"create{name}",
+            summary=f"Create {article} {label}",
+            description="201 with `Location` and `ETag`.",
+            response_headers=[ETAG_HEADER, LOCATION_HEADER],
+            responses=problem_responses(409, 422),
+        )(_typed(create_record, data=Annotated[table.create, Body()], **{"return": response})),
+        patch(
+            "/{id:uuid}",
+            operation_id=f"update{name}",
+            name=f"update{name}",
+            summary=f"Change {article} {label} (JSON merge patch)",
+            description="RFC 7396: members present replace, `null` removes an optional "
+            "member, lists are replaced whole. Validated like a create. Send `If-Match` with "
+            "the ETag you read to be sure no one changed it meanwhile (412 otherwise).",
+            response_headers=[ETAG_HEADER],
+            responses=problem_responses(404, 409, 412, 422),
+        )(
+            _typed(
+                update_record,
+                data=Annotated[patch_type, Body(media_type=MERGE_PATCH)],
+                **{"return": response},
+            )
+        ),
+        delete(
+            "/{id:uuid}",
+            operation_id=f"delete{name}",
+            name=f"delete{name}",
+            summary=f"Delete {article} {label}",
+            description=f"204; 409 while {referenced_by} refer to it.",
+            responses=problem_responses(404, 409, 412),
+        )(delete_record),
+    ]

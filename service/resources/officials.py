@@ -1,0 +1,151 @@
+"""Officials: people, with their names in every script and transliteration, their Wikidata
+id, and the career derived from their role changes (``/tenures``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+from litestar import Request, Response, Router, get
+from litestar.params import QueryParameter
+
+from service.core.pagination import CursorParam, Limit, Listing, Page, standard_sorts
+from service.core.problems import problem_responses
+from service.core.records import RecordId, patch_of
+from service.core.routes import record_handlers
+from service.core.tables import NAME_MATCHES, Table
+from service.core.types import Name, NameFilter, Note, OtherNames
+from service.resources.tenures import TENURES_OF_OFFICIAL, TenurePage, page_of_existing
+
+# --- structs -----------------------------------------------------------------------------------
+
+WikidataId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^Q[1-9][0-9]{0,11}$",
+        description="Wikidata item id (QID); unique across officials.",
+        examples=["Q42"],
+    ),
+]
+
+
+class OfficialCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A person who holds or held posts."""
+
+    name: Name
+    """The name most often used in English-language sources."""
+    other_names: OtherNames = msgspec.field(default_factory=list)
+    """Names in other scripts and transliterations (`Мединский`, `Medinskiy`)."""
+    wikidata_id: WikidataId | None = None
+    nationality_id: UUID | None = None
+    """The state (an organization) whose national the official is."""
+    note: Note | None = None
+
+
+OfficialPatch = patch_of(OfficialCreate)
+
+
+class Official(OfficialCreate, kw_only=True, forbid_unknown_fields=False):
+    id: UUID
+    version: int
+    """Revision number, +1 on every change; the ETag carries it."""
+    created_at: datetime
+    updated_at: datetime
+
+
+class OfficialPage(Page[Official]):
+    """A page of officials."""
+
+
+# --- queries -----------------------------------------------------------------------------------
+
+TABLE = Table(
+    table="officials",
+    label="official",
+    columns="id, version, created_at, updated_at, name, other_names, wikidata_id, "
+    "nationality_id, note",
+    record=Official,
+    create=OfficialCreate,
+    writes=("name", "other_names", "wikidata_id", "nationality_id", "note"),
+    params=lambda o: (o.name, o.other_names, o.wikidata_id, o.nationality_id, o.note),
+)
+
+LISTING = Listing(
+    page_type=OfficialPage,
+    name="officials",
+    select=TABLE.select,
+    sorts=standard_sorts(("name", str)),
+    default_sort="id",
+    make=TABLE.make,
+)
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+@get(
+    "/",
+    operation_id="listOfficials",
+    summary="List officials",
+    description="`name` matches the name and every other name in any script, ignoring case "
+    "and accents and tolerating small spelling differences: `Medinskiy`, `Мединский` and "
+    "`medinsky` all find Vladimir Medinsky. Cursor-paginated.",
+    responses=problem_responses(422),
+)
+async def list_officials(
+    request: Request[Any, Any, Any],
+    name: Annotated[NameFilter | None, QueryParameter()] = None,
+    nationality_id: Annotated[UUID | None, QueryParameter()] = None,
+    wikidata_id: Annotated[WikidataId | None, QueryParameter()] = None,
+    sort: Annotated[Literal["id", "name", "-name"], QueryParameter()] = "id",
+    limit: Limit = 50,
+    cursor: CursorParam = None,
+) -> Response[OfficialPage]:
+    filters: list[tuple[str, Any]] = []
+    if name is not None:
+        filters.append((NAME_MATCHES, name))
+    if nationality_id is not None:
+        filters.append(("nationality_id = {0}", nationality_id))
+    if wikidata_id is not None:
+        filters.append(("wikidata_id = {0}", wikidata_id))
+    return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
+
+
+@get(
+    "/{id:uuid}/tenures",
+    operation_id="listOfficialTenures",
+    summary="An official's career: posts held, with start and end",
+    description="Derived from effective role changes, oldest first; a withdrawn proposal or "
+    "a nomination never makes anyone a holder.",
+    responses=problem_responses(404),
+)
+async def list_official_tenures(
+    request: Request[Any, Any, Any],
+    id: RecordId,
+    limit: Limit = 50,
+    cursor: CursorParam = None,
+) -> Response[TenurePage]:
+    return await page_of_existing(
+        request,
+        TENURES_OF_OFFICIAL,
+        [("t.official_id = {0}", id)],
+        TABLE,
+        id,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+def router() -> Router:
+    return Router(
+        "/v1/officials",
+        tags=["officials"],
+        route_handlers=[
+            list_officials,
+            list_official_tenures,
+            *record_handlers(
+                TABLE, name="Official", patch_type=OfficialPatch, referenced_by="role changes"
+            ),
+        ],
+    )

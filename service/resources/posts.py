@@ -1,0 +1,144 @@
+"""Posts: positions in an organization that exist whoever holds them (Minister of Defence of
+Ukraine, Press Secretary of the President of Russia), and who held them on a date."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+from litestar import Request, Response, Router, get
+from litestar.params import QueryParameter
+
+from service.core.pagination import CursorParam, Limit, Listing, Page, standard_sorts
+from service.core.problems import problem_responses
+from service.core.records import RecordId, patch_of
+from service.core.routes import record_handlers
+from service.core.tables import Table
+from service.core.types import NameFilter, Note, Title
+from service.resources.tenures import HOLDERS_OF_POST, TenurePage, page_of_existing
+
+# --- structs -----------------------------------------------------------------------------------
+
+
+class PostCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A position in an organization."""
+
+    title: Title
+    organization_id: UUID
+    single_holder: bool = True
+    """One holder at a time (a minister) or several (presidential aides); PostgreSQL refuses
+    role changes that would give a one-holder post two holders at once."""
+    note: Note | None = None
+
+
+PostPatch = patch_of(PostCreate)
+
+
+class Post(PostCreate, kw_only=True, forbid_unknown_fields=False):
+    id: UUID
+    version: int
+    """Revision number, +1 on every change; the ETag carries it."""
+    created_at: datetime
+    updated_at: datetime
+
+
+class PostPage(Page[Post]):
+    """A page of posts."""
+
+
+# --- queries -----------------------------------------------------------------------------------
+
+TABLE = Table(
+    table="posts",
+    label="post",
+    columns="id, version, created_at, updated_at, title, organization_id, single_holder, note",
+    record=Post,
+    create=PostCreate,
+    writes=("title", "organization_id", "single_holder", "note"),
+    params=lambda p: (p.title, p.organization_id, p.single_holder, p.note),
+)
+
+LISTING = Listing(
+    page_type=PostPage,
+    name="posts",
+    select=TABLE.select,
+    sorts=standard_sorts(("title", str)),
+    default_sort="id",
+    make=TABLE.make,
+)
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+@get(
+    "/",
+    operation_id="listPosts",
+    summary="List posts",
+    description="Filter by organization, one-holder or not, and title (substring or close "
+    "spelling, ignoring case and accents). Cursor-paginated.",
+    responses=problem_responses(422),
+)
+async def list_posts(
+    request: Request[Any, Any, Any],
+    organization_id: Annotated[UUID | None, QueryParameter()] = None,
+    single_holder: Annotated[bool | None, QueryParameter()] = None,
+    title: Annotated[NameFilter | None, QueryParameter()] = None,
+    sort: Annotated[Literal["id", "title", "-title"], QueryParameter()] = "id",
+    limit: Limit = 50,
+    cursor: CursorParam = None,
+) -> Response[PostPage]:
+    filters: list[tuple[str, Any]] = []
+    if organization_id is not None:
+        filters.append(("organization_id = {0}", organization_id))
+    if single_holder is not None:
+        filters.append(("single_holder = {0}", single_holder))
+    if title is not None:
+        filters.append(
+            (
+                "(accord_fold(title) like accord_contains({0}) "
+                "or accord_fold({0}) <% accord_fold(title))",
+                title,
+            )
+        )
+    return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
+
+
+@get(
+    "/{id:uuid}/holders",
+    operation_id="listPostHolders",
+    summary="Who held the post on a date",
+    description="Derived from effective role changes: the tenures that include `at` "
+    "(default: today). A tenure's `end` is the first day it was no longer held, so on the "
+    "day of a dismissal the successor appointed that day is the holder.",
+    responses=problem_responses(404),
+)
+async def list_post_holders(
+    request: Request[Any, Any, Any],
+    id: RecordId,
+    at: Annotated[
+        date | None, QueryParameter(description="The day asked about (`YYYY-MM-DD`).")
+    ] = None,
+    limit: Limit = 50,
+    cursor: CursorParam = None,
+) -> Response[TenurePage]:
+    day = at or date.today()
+    filters = [("t.post_id = {0}", id), ("t.period @> {0}::date", day)]
+    return await page_of_existing(
+        request, HOLDERS_OF_POST, filters, TABLE, id, limit=limit, cursor=cursor
+    )
+
+
+def router() -> Router:
+    return Router(
+        "/v1/posts",
+        tags=["posts"],
+        route_handlers=[
+            list_posts,
+            list_post_holders,
+            *record_handlers(
+                TABLE, name="Post", patch_type=PostPatch, referenced_by="role changes"
+            ),
+        ],
+    )

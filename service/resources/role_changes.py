@@ -1,0 +1,167 @@
+"""Role changes: an appointment, dismissal, resignation, acting appointment or nomination of
+an official to a post, with its status (proposed, announced, effective, withdrawn) and its
+announced and effective dates, each as precise as it is known."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+from litestar import Request, Response, Router, get
+from litestar.params import QueryParameter
+
+from service.core.pagination import CursorParam, Limit, Listing, Page, SortKey, standard_sorts
+from service.core.problems import problem_responses
+from service.core.records import patch_of
+from service.core.routes import record_handlers
+from service.core.tables import Table
+from service.core.types import Note, PartialDate, parse_partial_date, partial_date_bounds
+
+# --- structs -----------------------------------------------------------------------------------
+
+RoleChangeKind = Literal[
+    "appointment", "acting_appointment", "dismissal", "resignation", "nomination"
+]
+RoleChangeStatus = Literal["proposed", "announced", "effective", "withdrawn"]
+
+
+class RoleChangeCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A change in who holds a post. Only `effective` appointments and acting appointments
+    start a tenure and only `effective` dismissals and resignations end one; a `nomination`
+    (a proposal to appoint) never does, whatever becomes of it."""
+
+    official_id: UUID
+    post_id: UUID
+    kind: RoleChangeKind
+    status: RoleChangeStatus
+    effective_date: PartialDate | None = None
+    """When it took (or takes) effect; required once `effective`."""
+    announced_date: PartialDate | None = None
+    """When it was made public; not after the effective date."""
+    note: Note | None = None
+
+
+RoleChangePatch = patch_of(RoleChangeCreate)
+
+
+class RoleChange(RoleChangeCreate, kw_only=True, forbid_unknown_fields=False):
+    id: UUID
+    version: int
+    """Revision number, +1 on every change; the ETag carries it."""
+    created_at: datetime
+    updated_at: datetime
+
+
+class RoleChangePage(Page[RoleChange]):
+    """A page of role changes."""
+
+
+# --- queries -----------------------------------------------------------------------------------
+
+
+def _params(change: RoleChangeCreate) -> tuple[Any, ...]:
+    return (
+        change.official_id,
+        change.post_id,
+        change.kind,
+        change.status,
+        *parse_partial_date(change.effective_date, "effective_date"),
+        *parse_partial_date(change.announced_date, "announced_date"),
+        change.note,
+    )
+
+
+TABLE = Table(
+    table="role_changes",
+    label="role change",
+    columns="id, version, created_at, updated_at, official_id, post_id, kind, status, "
+    "accord_partial_date(effective_date, effective_precision) as effective_date, "
+    "accord_partial_date(announced_date, announced_precision) as announced_date, "
+    "note, event_date",
+    record=RoleChange,
+    create=RoleChangeCreate,
+    writes=(
+        "official_id",
+        "post_id",
+        "kind",
+        "status",
+        "effective_date",
+        "effective_precision",
+        "announced_date",
+        "announced_precision",
+        "note",
+    ),
+    params=_params,
+)
+
+_BY_DATE = (("event_date", "event_date", date), ("id", "id", UUID))
+
+LISTING = Listing(
+    page_type=RoleChangePage,
+    name="role-changes",
+    select=TABLE.select,
+    sorts={
+        **standard_sorts(),
+        "date": SortKey(_BY_DATE),
+        "-date": SortKey(_BY_DATE, descending=True),
+    },
+    default_sort="id",
+    make=TABLE.make,
+)
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+@get(
+    "/",
+    operation_id="listRoleChanges",
+    summary="List role changes",
+    description="Filter by official, post, kind, status and a date range on the change's "
+    "date (effective, else announced); `from`/`to` may be partial (`to=2025` means through "
+    "2025-12-31). `sort=date` orders chronologically (changes with a date only). "
+    "Cursor-paginated.",
+    responses=problem_responses(422),
+)
+async def list_role_changes(
+    request: Request[Any, Any, Any],
+    official_id: Annotated[UUID | None, QueryParameter()] = None,
+    post_id: Annotated[UUID | None, QueryParameter()] = None,
+    kind: Annotated[RoleChangeKind | None, QueryParameter()] = None,
+    status: Annotated[RoleChangeStatus | None, QueryParameter()] = None,
+    date_from: Annotated[PartialDate | None, QueryParameter(name="from")] = None,
+    date_to: Annotated[PartialDate | None, QueryParameter(name="to")] = None,
+    sort: Annotated[Literal["id", "date", "-date"], QueryParameter()] = "id",
+    limit: Limit = 50,
+    cursor: CursorParam = None,
+) -> Response[RoleChangePage]:
+    filters: list[tuple[str, Any]] = []
+    if official_id is not None:
+        filters.append(("official_id = {0}", official_id))
+    if post_id is not None:
+        filters.append(("post_id = {0}", post_id))
+    if kind is not None:
+        filters.append(("kind = {0}", kind))
+    if status is not None:
+        filters.append(("status = {0}", status))
+    if date_from is not None:
+        filters.append(("event_date >= {0}", partial_date_bounds(date_from, "from")[0]))
+    if date_to is not None:
+        filters.append(("event_date <= {0}", partial_date_bounds(date_to, "to")[1]))
+    if sort != "id":
+        filters.append(("event_date is not null", None))
+    return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
+
+
+def router() -> Router:
+    return Router(
+        "/v1/role-changes",
+        tags=["role-changes"],
+        route_handlers=[
+            list_role_changes,
+            *record_handlers(
+                TABLE, name="RoleChange", patch_type=RoleChangePatch, referenced_by="tenures"
+            ),
+        ],
+    )

@@ -1,0 +1,100 @@
+"""Tenures: who held which post from when to when. Derived, never written through the API:
+PostgreSQL rebuilds them from effective role changes (see the foundation migration), refuses a
+second simultaneous holder of a one-holder post, and answers "who held it on this date" from
+an index. Served as ``/v1/posts/{id}/holders`` and ``/v1/officials/{id}/tenures``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar import Request, Response
+
+from service.core.database import pool_of
+from service.core.pagination import Listing, Page, SortKey
+from service.core.problems import not_found
+from service.core.tables import Table, row_to
+from service.core.types import PartialDate
+
+# --- structs -----------------------------------------------------------------------------------
+
+
+class Tenure(msgspec.Struct, kw_only=True):
+    """An official's time in a post, from the role change that began it to the one that ended
+    it (none while it lasts). ``end`` is the first day the post was no longer held."""
+
+    official_id: UUID
+    official_name: str
+    post_id: UUID
+    post_title: str
+    organization_id: UUID
+    start: PartialDate
+    end: PartialDate | None
+    acting: bool
+    start_change_id: UUID
+    end_change_id: UUID | None
+
+
+class TenurePage(Page[Tenure]):
+    """A page of tenures."""
+
+
+# --- queries -----------------------------------------------------------------------------------
+
+_SELECT = """
+select t.official_id, o.name as official_name, t.post_id, p.title as post_title,
+       p.organization_id, t.acting, t.start_change_id, t.end_change_id,
+       accord_partial_date(s.effective_date, s.effective_precision) as start,
+       accord_partial_date(e.effective_date, e.effective_precision) as "end",
+       lower(t.period) as start_day
+  from tenures t
+  join officials o on o.id = t.official_id
+  join posts p on p.id = t.post_id
+  join role_changes s on s.id = t.start_change_id
+  left join role_changes e on e.id = t.end_change_id"""
+
+_CHRONOLOGICAL = {
+    "start": SortKey(
+        (("lower(t.period)", "start_day", date), ("t.start_change_id", "start_change_id", UUID))
+    )
+}
+
+TENURES_OF_OFFICIAL = Listing(
+    page_type=TenurePage,
+    name="tenures-of-official",
+    select=_SELECT,
+    sorts=_CHRONOLOGICAL,
+    default_sort="start",
+    make=row_to(Tenure),
+)
+
+HOLDERS_OF_POST = Listing(
+    page_type=TenurePage,
+    name="holders-of-post",
+    select=_SELECT,
+    sorts=_CHRONOLOGICAL,
+    default_sort="start",
+    make=row_to(Tenure),
+)
+
+
+async def page_of_existing(
+    request: Request[Any, Any, Any],
+    listing: Listing[TenurePage],
+    filters: Sequence[tuple[str, Any]],
+    parent: Table[Any, Any],
+    parent_id: UUID,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Response[TenurePage]:
+    """A page of a record's derived sub-collection; 404 (not an empty page) when the record
+    itself does not exist. The existence check runs only when page 1 is empty."""
+    response = await listing.page(request, filters, limit=limit, cursor=cursor)
+    page = response.content
+    if not page.items and cursor is None and not await parent.exists(pool_of(request), parent_id):
+        raise not_found(parent.label, parent_id)
+    return response

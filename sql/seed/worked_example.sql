@@ -1,0 +1,124 @@
+-- The worked example of DESIGN.md: the organizations, officials, posts and role changes of the
+-- news item about the Russia–Ukraine talks (Peskov's briefing reported by Anadolu Agency,
+-- Umerov's removal as Minister of Defence, the dropped idea of sending him to Washington).
+-- Fixed ids so the contract's examples and the tests can name records. Idempotent: running it
+-- again changes nothing. Dates are as precise as the public record is; where it is vague the
+-- precision says so. Sources are kept in `note` until sources exist as records.
+
+insert into organizations (id, name, kind, parent_id, country_code, other_names, note) values
+('0193a0a0-0000-7000-8000-000000000001', 'Russia', 'state', null, 'RU',
+ '[{"name": "Russian Federation", "lang": "en"}, {"name": "Россия", "lang": "ru"},
+   {"name": "Российская Федерация", "lang": "ru"}]', null),
+('0193a0a0-0000-7000-8000-000000000002', 'Ukraine', 'state', null, 'UA',
+ '[{"name": "Україна", "lang": "uk"}, {"name": "Украина", "lang": "ru"}]', null),
+('0193a0a0-0000-7000-8000-000000000003', 'United States', 'state', null, 'US',
+ '[{"name": "United States of America", "lang": "en"}, {"name": "U.S.", "lang": "en"},
+   {"name": "США", "lang": "ru"}, {"name": "Сполучені Штати Америки", "lang": "uk"}]',
+ 'Mediator of the direct Russia–Ukraine negotiations.'),
+('0193a0a0-0000-7000-8000-000000000004', 'Türkiye', 'state', null, 'TR',
+ '[{"name": "Turkey", "lang": "en"}, {"name": "Türkiye Cumhuriyeti", "lang": "tr"}]',
+ 'Host of the Istanbul rounds.'),
+('0193a0a0-0000-7000-8000-000000000005', 'Presidential Executive Office of Russia', 'agency',
+ '0193a0a0-0000-7000-8000-000000000001', 'RU',
+ '[{"name": "Kremlin", "lang": "en"},
+   {"name": "Администрация Президента Российской Федерации", "lang": "ru"}]', null),
+('0193a0a0-0000-7000-8000-000000000006', 'Ministry of Defence of Ukraine', 'ministry',
+ '0193a0a0-0000-7000-8000-000000000002', 'UA',
+ '[{"name": "Міністерство оборони України", "lang": "uk"}]', null),
+('0193a0a0-0000-7000-8000-000000000007', 'Embassy of Ukraine in the United States', 'other',
+ '0193a0a0-0000-7000-8000-000000000002', 'UA',
+ '[{"name": "Посольство України в США", "lang": "uk"}]', null),
+('0193a0a0-0000-7000-8000-000000000008', 'National Security and Defense Council of Ukraine',
+ 'agency', '0193a0a0-0000-7000-8000-000000000002', 'UA',
+ '[{"name": "Рада національної безпеки і оборони України", "lang": "uk"},
+   {"name": "NSDC", "lang": "en"}, {"name": "РНБО", "lang": "uk"}]', null),
+('0193a0a0-0000-7000-8000-000000000009',
+ 'Coordination Headquarters for the Treatment of Prisoners of War', 'agency',
+ '0193a0a0-0000-7000-8000-000000000002', 'UA',
+ '[{"name": "Координаційний штаб з питань поводження з військовополоненими", "lang": "uk"}]',
+ 'Received the 1,000 bodies; told Ukrainska Pravda the handover was not related to the Istanbul agreements.'),
+('0193a0a0-0000-7000-8000-00000000000a', 'Anadolu Agency', 'media_outlet',
+ '0193a0a0-0000-7000-8000-000000000004', 'TR',
+ '[{"name": "Anadolu Ajansı", "lang": "tr"}, {"name": "AA", "lang": "en"}]',
+ 'Reported Peskov''s press briefing.'),
+('0193a0a0-0000-7000-8000-00000000000b', 'Ukrainska Pravda', 'media_outlet',
+ '0193a0a0-0000-7000-8000-000000000002', 'UA',
+ '[{"name": "Українська правда", "lang": "uk"}]', null)
+on conflict (id) do nothing;
+
+insert into officials (id, name, other_names, nationality_id, note) values
+('0193a0a1-0000-7000-8000-000000000001', 'Vladimir Medinsky',
+ '[{"name": "Владимир Ростиславович Мединский", "lang": "ru"},
+   {"name": "Vladimir Medinskiy", "lang": "ru-Latn"},
+   {"name": "Volodymyr Medinsky", "lang": "uk-Latn"},
+   {"name": "Wladimir Medinski", "lang": "de"}]',
+ '0193a0a0-0000-7000-8000-000000000001',
+ 'Head of the Russian delegation at the direct talks with Ukraine; said on Telegram the 1,000-body handover was "in continuation of the Istanbul agreements".'),
+('0193a0a1-0000-7000-8000-000000000002', 'Rustem Umerov',
+ '[{"name": "Рустем Умєров", "lang": "uk"}, {"name": "Рустем Умеров", "lang": "ru"},
+   {"name": "Rustem Ümerov", "lang": "crh"}]',
+ '0193a0a0-0000-7000-8000-000000000002',
+ 'Head of the Ukrainian delegation at the direct talks with Russia.'),
+('0193a0a1-0000-7000-8000-000000000003', 'Dmitry Peskov',
+ '[{"name": "Дмитрий Сергеевич Песков", "lang": "ru"},
+   {"name": "Dmitriy Peskov", "lang": "ru-Latn"}, {"name": "Dmitri Peskov", "lang": "en"}]',
+ '0193a0a0-0000-7000-8000-000000000001',
+ 'Kremlin spokesman; at his press briefing (reported by Anadolu Agency) said Russia awaits Ukraine''s proposals to begin a third round.'),
+('0193a0a1-0000-7000-8000-000000000004', 'Denys Shmyhal',
+ '[{"name": "Денис Шмигаль", "lang": "uk"}, {"name": "Denis Shmygal", "lang": "ru-Latn"}]',
+ '0193a0a0-0000-7000-8000-000000000002', 'Succeeded Umerov as Minister of Defence.'),
+('0193a0a1-0000-7000-8000-000000000005', 'Oleksii Reznikov',
+ '[{"name": "Олексій Резніков", "lang": "uk"}, {"name": "Aleksei Reznikov", "lang": "ru-Latn"}]',
+ '0193a0a0-0000-7000-8000-000000000002', 'Umerov''s predecessor as Minister of Defence.')
+on conflict (id) do nothing;
+
+insert into posts (id, title, organization_id, single_holder, note) values
+('0193a0a2-0000-7000-8000-000000000001', 'Minister of Defence of Ukraine',
+ '0193a0a0-0000-7000-8000-000000000006', true, null),
+('0193a0a2-0000-7000-8000-000000000002', 'Ambassador of Ukraine to the United States',
+ '0193a0a0-0000-7000-8000-000000000007', true, null),
+('0193a0a2-0000-7000-8000-000000000003', 'Press Secretary of the President of Russia',
+ '0193a0a0-0000-7000-8000-000000000005', true, 'The Kremlin spokesman.'),
+('0193a0a2-0000-7000-8000-000000000004', 'Aide to the President of Russia',
+ '0193a0a0-0000-7000-8000-000000000005', false, 'Several aides serve at once.'),
+('0193a0a2-0000-7000-8000-000000000005', 'Secretary of the National Security and Defense Council of Ukraine',
+ '0193a0a0-0000-7000-8000-000000000008', true, null)
+on conflict (id) do nothing;
+
+insert into role_changes (id, official_id, post_id, kind, status, effective_date,
+                          effective_precision, announced_date, announced_precision, note) values
+-- Reznikov: appointed by the Verkhovna Rada on 4 November 2021, dismissed on 5 September 2023.
+('0193a0a3-0000-7000-8000-000000000001', '0193a0a1-0000-7000-8000-000000000005',
+ '0193a0a2-0000-7000-8000-000000000001', 'appointment', 'effective', '2021-11-04', 'day',
+ null, null, null),
+('0193a0a3-0000-7000-8000-000000000002', '0193a0a1-0000-7000-8000-000000000005',
+ '0193a0a2-0000-7000-8000-000000000001', 'dismissal', 'effective', '2023-09-05', 'day',
+ null, null, null),
+-- Umerov: appointed on 6 September 2023, removed on 17 July 2025.
+('0193a0a3-0000-7000-8000-000000000003', '0193a0a1-0000-7000-8000-000000000002',
+ '0193a0a2-0000-7000-8000-000000000001', 'appointment', 'effective', '2023-09-06', 'day',
+ null, null, null),
+('0193a0a3-0000-7000-8000-000000000004', '0193a0a1-0000-7000-8000-000000000002',
+ '0193a0a2-0000-7000-8000-000000000001', 'dismissal', 'effective', '2025-07-17', 'day',
+ null, null, 'Removed as Minister of Defence in the July 2025 government reshuffle.'),
+-- The idea of Umerov as ambassador to the U.S. was floated in July 2025 and dropped.
+('0193a0a3-0000-7000-8000-000000000005', '0193a0a1-0000-7000-8000-000000000002',
+ '0193a0a2-0000-7000-8000-000000000002', 'nomination', 'withdrawn', null, null,
+ '2025-07-01', 'month', 'Proposed, then dropped; he never took the post.'),
+-- Umerov then became NSDC secretary (month precision: the decree's exact day is not in the example).
+('0193a0a3-0000-7000-8000-000000000006', '0193a0a1-0000-7000-8000-000000000002',
+ '0193a0a2-0000-7000-8000-000000000005', 'appointment', 'effective', '2025-07-01', 'month',
+ null, null, null),
+-- Shmyhal: appointed Minister of Defence by the Verkhovna Rada on 17 July 2025.
+('0193a0a3-0000-7000-8000-000000000007', '0193a0a1-0000-7000-8000-000000000004',
+ '0193a0a2-0000-7000-8000-000000000001', 'appointment', 'effective', '2025-07-17', 'day',
+ null, null, null),
+-- Peskov: Press Secretary of the President since May 2012.
+('0193a0a3-0000-7000-8000-000000000008', '0193a0a1-0000-7000-8000-000000000003',
+ '0193a0a2-0000-7000-8000-000000000003', 'appointment', 'effective', '2012-05-22', 'day',
+ null, null, null),
+-- Medinsky: Aide to the President since January 2020.
+('0193a0a3-0000-7000-8000-000000000009', '0193a0a1-0000-7000-8000-000000000001',
+ '0193a0a2-0000-7000-8000-000000000004', 'appointment', 'effective', '2020-01-01', 'month',
+ null, null, null)
+on conflict (id) do nothing;

@@ -1,0 +1,118 @@
+"""Test databases: on the PostgreSQL at 127.0.0.1:5432 when it answers (or the server in
+``ACCORD_TEST_SERVER_URL``), else on the embedded server. Each session makes its own
+databases, migrated and seeded with the worked example, and drops them at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from litestar.testing import TestClient
+
+from service import embedded, migrations, seed
+from service.app import create_app
+from service.settings import Settings
+
+LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+async def _answers(url: str) -> bool:
+    try:
+        conn = await asyncpg.connect(url, timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+def _server_url() -> str:
+    configured = os.environ.get("ACCORD_TEST_SERVER_URL")
+    if configured:
+        return configured
+    if asyncio.run(_answers(LOCAL_SERVER)):
+        return LOCAL_SERVER
+    return embedded.start(Path(tempfile.gettempdir()) / "accord-test-pgdata")
+
+
+async def _create(server_url: str, name: str) -> str:
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'drop database if exists "{name}" with (force)')
+        await conn.execute(f'create database "{name}"')
+    finally:
+        await conn.close()
+    url = embedded.with_database(server_url, name)
+    conn = await asyncpg.connect(url)
+    try:
+        await migrations.migrate(conn)
+        await seed.load(conn)
+    finally:
+        await conn.close()
+    return url
+
+
+async def _drop(server_url: str, name: str) -> None:
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'drop database if exists "{name}" with (force)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    return _server_url()
+
+
+class Databases:
+    """Makes fresh, migrated, seeded databases named after this test session."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self.names: list[str] = []
+
+    def create(self, purpose: str) -> str:
+        name = f"accord_test_{purpose}_{os.getpid()}"
+        self.names.append(name)
+        return asyncio.run(_create(self.server_url, name))
+
+    def drop_all(self) -> None:
+        for name in self.names:
+            asyncio.run(_drop(self.server_url, name))
+
+
+@pytest.fixture(scope="session")
+def databases(server_url: str) -> Iterator[Databases]:
+    made = Databases(server_url)
+    yield made
+    made.drop_all()
+
+
+@pytest.fixture(scope="session")
+def database_url(databases: Databases) -> str:
+    return databases.create("main")
+
+
+@pytest.fixture(scope="session")
+def client(database_url: str) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    app = create_app(Settings(database_url=database_url))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def query(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    """Run one statement directly against a test database."""
+
+    async def run() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(url)
+        try:
+            return await conn.fetch(sql, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())

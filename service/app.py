@@ -13,6 +13,7 @@ from litestar.openapi.spec import Tag
 
 from service import __version__, docs, health
 from service.core.database import create_pool
+from service.core.openapi import StrictStructSchemaPlugin
 from service.core.pagination import CursorCodec
 from service.core.problems import exception_handlers
 from service.embedded import resolve_url
@@ -81,4 +82,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         openapi_config=openapi_config(),
+        plugins=[StrictStructSchemaPlugin()],
     )

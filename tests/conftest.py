@@ -12,11 +12,14 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from service import embedded, migrations, seed
 from service.app import create_app
 from service.settings import Settings
+
+Client = TestClient[Litestar]
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -99,7 +102,7 @@ def database_url(databases: Databases) -> str:
 
 
 @pytest.fixture(scope="session")
-def client(database_url: str) -> Iterator[TestClient]:  # type: ignore[type-arg]
+def client(database_url: str) -> Iterator[Client]:
     app = create_app(Settings(database_url=database_url))
     with TestClient(app) as test_client:
         yield test_client

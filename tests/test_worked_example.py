@@ -5,11 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from litestar.testing import TestClient
-
 from tests import ids
-
-Client = TestClient  # type: ignore[type-arg]
+from tests.conftest import Client
 
 
 def holders(client: Client, post: str, at: str | None = None) -> list[dict[str, Any]]:

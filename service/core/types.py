@@ -32,13 +32,24 @@ LanguageTag = Annotated[
         examples=["ru"],
     ),
 ]
+COUNTRY_CODE_PATTERN = r"^[A-Z]{2}$"
 CountryCode = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code.", examples=["UA"]
+        pattern=COUNTRY_CODE_PATTERN,
+        description="ISO 3166-1 alpha-2 country code.",
+        examples=["UA"],
     ),
 ]
-NameFilter = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+WIKIDATA_ID_PATTERN = r"^Q[1-9][0-9]{0,11}$"
+WikidataId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=WIKIDATA_ID_PATTERN,
+        description="Wikidata item id (QID); unique across officials.",
+        examples=["Q42"],
+    ),
+]
 
 PARTIAL_DATE_PATTERN = r"^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$"
 PartialDate = Annotated[

@@ -12,24 +12,15 @@ from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
 from service.core.pagination import CursorParam, Limit, Listing, Page, standard_sorts
+from service.core.params import NameQuery, WikidataQuery
 from service.core.problems import problem_responses
 from service.core.records import RecordId, patch_of
 from service.core.routes import record_handlers
 from service.core.tables import NAME_MATCHES, Table
-from service.core.types import Name, NameFilter, Note, OtherNames
+from service.core.types import Name, Note, OtherNames, WikidataId
 from service.resources.tenures import TENURES_OF_OFFICIAL, TenurePage, page_of_existing
 
 # --- structs -----------------------------------------------------------------------------------
-
-WikidataId = Annotated[
-    str,
-    msgspec.Meta(
-        pattern=r"^Q[1-9][0-9]{0,11}$",
-        description="Wikidata item id (QID); unique across officials.",
-        examples=["Q42"],
-    ),
-]
-
 
 class OfficialCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A person who holds or held posts."""
@@ -95,9 +86,9 @@ LISTING = Listing(
 )
 async def list_officials(
     request: Request[Any, Any, Any],
-    name: Annotated[NameFilter | None, QueryParameter()] = None,
+    name: NameQuery = None,
     nationality_id: Annotated[UUID | None, QueryParameter()] = None,
-    wikidata_id: Annotated[WikidataId | None, QueryParameter()] = None,
+    wikidata_id: WikidataQuery = None,
     sort: Annotated[Literal["id", "name", "-name"], QueryParameter()] = "id",
     limit: Limit = 50,
     cursor: CursorParam = None,

@@ -12,11 +12,12 @@ from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
 from service.core.pagination import CursorParam, Limit, Listing, Page, standard_sorts
+from service.core.params import CountryQuery, NameQuery
 from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import record_handlers
 from service.core.tables import NAME_MATCHES, Table
-from service.core.types import CountryCode, Name, NameFilter, Note, OtherNames
+from service.core.types import CountryCode, Name, Note, OtherNames
 
 # --- structs -----------------------------------------------------------------------------------
 
@@ -95,8 +96,8 @@ async def list_organizations(
     request: Request[Any, Any, Any],
     kind: Annotated[OrganizationKind | None, QueryParameter()] = None,
     parent_id: Annotated[UUID | None, QueryParameter()] = None,
-    country_code: Annotated[CountryCode | None, QueryParameter()] = None,
-    name: Annotated[NameFilter | None, QueryParameter()] = None,
+    country_code: CountryQuery = None,
+    name: NameQuery = None,
     sort: Annotated[Literal["id", "name", "-name"], QueryParameter()] = "id",
     limit: Limit = 50,
     cursor: CursorParam = None,

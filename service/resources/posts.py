@@ -12,11 +12,12 @@ from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
 from service.core.pagination import CursorParam, Limit, Listing, Page, standard_sorts
+from service.core.params import NameQuery
 from service.core.problems import problem_responses
 from service.core.records import RecordId, patch_of
 from service.core.routes import record_handlers
 from service.core.tables import Table
-from service.core.types import NameFilter, Note, Title
+from service.core.types import Note, Title
 from service.resources.tenures import HOLDERS_OF_POST, TenurePage, page_of_existing
 
 # --- structs -----------------------------------------------------------------------------------
@@ -84,7 +85,7 @@ async def list_posts(
     request: Request[Any, Any, Any],
     organization_id: Annotated[UUID | None, QueryParameter()] = None,
     single_holder: Annotated[bool | None, QueryParameter()] = None,
-    title: Annotated[NameFilter | None, QueryParameter()] = None,
+    title: NameQuery = None,
     sort: Annotated[Literal["id", "title", "-title"], QueryParameter()] = "id",
     limit: Limit = 50,
     cursor: CursorParam = None,

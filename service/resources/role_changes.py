@@ -13,6 +13,7 @@ from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
 from service.core.pagination import CursorParam, Limit, Listing, Page, SortKey, standard_sorts
+from service.core.params import DateFrom, DateTo
 from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import record_handlers
@@ -130,8 +131,8 @@ async def list_role_changes(
     post_id: Annotated[UUID | None, QueryParameter()] = None,
     kind: Annotated[RoleChangeKind | None, QueryParameter()] = None,
     status: Annotated[RoleChangeStatus | None, QueryParameter()] = None,
-    date_from: Annotated[PartialDate | None, QueryParameter(name="from")] = None,
-    date_to: Annotated[PartialDate | None, QueryParameter(name="to")] = None,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
     sort: Annotated[Literal["id", "date", "-date"], QueryParameter()] = "id",
     limit: Limit = 50,
     cursor: CursorParam = None,

@@ -1,0 +1,46 @@
+"""Query parameters several resources share. Constraints sit on the parameter itself:
+Litestar applies (and documents) constraints of an optional query parameter only from there,
+not from a constrained type inside ``X | None``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar.params import QueryParameter
+
+from service.core.types import COUNTRY_CODE_PATTERN, PARTIAL_DATE_PATTERN, WIKIDATA_ID_PATTERN
+
+NameQuery = Annotated[
+    str | None,
+    QueryParameter(
+        min_length=1,
+        max_length=200,
+        description="Matches any name or spelling, in any script, ignoring case and accents "
+        "and tolerating small misspellings.",
+    ),
+]
+CountryQuery = Annotated[
+    str | None,
+    QueryParameter(pattern=COUNTRY_CODE_PATTERN, description="ISO 3166-1 alpha-2 code."),
+]
+WikidataQuery = Annotated[
+    str | None, QueryParameter(pattern=WIKIDATA_ID_PATTERN, description="Wikidata QID.")
+]
+DateFrom = Annotated[
+    str | None,
+    QueryParameter(
+        name="from",
+        pattern=PARTIAL_DATE_PATTERN,
+        description="On or after this day; a partial date counts from its first day "
+        "(`2025-07` → July 1).",
+    ),
+]
+DateTo = Annotated[
+    str | None,
+    QueryParameter(
+        name="to",
+        pattern=PARTIAL_DATE_PATTERN,
+        description="On or before this day; a partial date counts to its last day "
+        "(`2025` → December 31).",
+    ),
+]

@@ -1,5 +1,5 @@
 """Forward-only migrations: ``sql/migrations/NNNN_name.sql``, applied in order, each in its
-own transaction, all under one advisory lock so concurrent runs queue instead of racing.
+own transaction under an advisory lock so concurrent runs queue instead of racing.
 Each applied file's SHA-256 is recorded; an applied file that has since changed is refused."""
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ class MigrationState:
     status: Literal["applied", "pending", "changed"]
 
 
-def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+def discover() -> list[Migration]:
     found = []
-    for path in sorted(directory.glob("*.sql")):
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
         match = _NAME.match(path.name)
         if match is None:
             raise MigrationError(f"{path.name}: migration files are named NNNN_name.sql")
@@ -90,28 +90,32 @@ async def status(conn: asyncpg.Connection[asyncpg.Record]) -> list[MigrationStat
 
 
 async def migrate(conn: asyncpg.Connection[asyncpg.Record]) -> list[Migration]:
-    """Apply every pending migration; returns those applied by this call."""
+    """Apply every pending migration; returns those applied by this call.
+
+    Each migration runs in its own transaction holding a transaction-level advisory lock, and
+    re-reads what is applied once it holds the lock: concurrent runs queue and then find
+    nothing left to do, and the lock cannot outlive its transaction even behind a pooler."""
     done = []
-    await conn.execute("select pg_advisory_lock($1)", _LOCK_KEY)
-    try:
-        await conn.execute(_BOOKKEEPING)
-        for state in await status(conn):
-            if state.status == "changed":
+    while True:
+        async with conn.transaction():
+            await conn.execute("select pg_advisory_xact_lock($1)", _LOCK_KEY)
+            await conn.execute(_BOOKKEEPING)
+            states = await status(conn)
+            changed = [state for state in states if state.status == "changed"]
+            if changed:
                 raise MigrationError(
-                    f"{state.migration.path.name} was edited after it was applied; "
+                    f"{changed[0].migration.path.name} was edited after it was applied; "
                     "migrations are forward-only: add a new file instead"
                 )
-            if state.status == "pending":
-                async with conn.transaction():
-                    await conn.execute(state.migration.sql)
-                    await conn.execute(
-                        "insert into schema_migrations (version, name, checksum) "
-                        "values ($1, $2, $3)",
-                        state.migration.version,
-                        state.migration.name,
-                        state.migration.checksum,
-                    )
-                done.append(state.migration)
-    finally:
-        await conn.execute("select pg_advisory_unlock($1)", _LOCK_KEY)
-    return done
+            pending = [state.migration for state in states if state.status == "pending"]
+            if not pending:
+                return done
+            migration = pending[0]
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "insert into schema_migrations (version, name, checksum) values ($1, $2, $3)",
+                migration.version,
+                migration.name,
+                migration.checksum,
+            )
+        done.append(migration)

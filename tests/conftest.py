@@ -34,10 +34,11 @@ async def _answers(url: str) -> bool:
 
 
 def _server_url() -> str:
+    """``ACCORD_TEST_SERVER_URL``: a server URL, or ``embedded`` to force the embedded one."""
     configured = os.environ.get("ACCORD_TEST_SERVER_URL")
-    if configured:
+    if configured and configured != "embedded":
         return configured
-    if asyncio.run(_answers(LOCAL_SERVER)):
+    if configured != "embedded" and asyncio.run(_answers(LOCAL_SERVER)):
         return LOCAL_SERVER
     return embedded.start(Path(tempfile.gettempdir()) / "accord-test-pgdata")
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 import schemathesis
-from schemathesis.core.parameters import ParameterLocation
 from litestar import Litestar
+from schemathesis.core.parameters import ParameterLocation
 
 from service.app import create_app
 from service.settings import Settings
@@ -25,7 +25,7 @@ CONFIG = Path(__file__).resolve().parent.parent / "openapi" / "schemathesis.toml
 @pytest.fixture(scope="session")
 def contract_app(databases: Databases) -> Iterator[Litestar]:
     # A database of its own: generated writes must not disturb the scenario tests.
-    yield create_app(Settings(database_url=databases.create("contract")))
+    return create_app(Settings(database_url=databases.create("contract")))
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +41,9 @@ schema = schemathesis.pytest.from_fixture("contract")
 
 
 @schemathesis.hook
-def map_case(context: schemathesis.HookContext, case: schemathesis.Case[Any]) -> schemathesis.Case[Any]:
+def map_case(
+    context: schemathesis.HookContext, case: schemathesis.Case[Any]
+) -> schemathesis.Case[Any]:
     """A valid cursor is one the service issued and signed, which no schema can generate: in
     cases meant to be valid, a generated cursor is dropped (page 1). Invalid cursors stay in
     the negative cases; tests/test_pagination.py pins down real cursors."""

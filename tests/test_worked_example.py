@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from tests import ids
 from tests.conftest import Client
 
@@ -112,7 +113,9 @@ def test_name_filter_does_not_match_everyone(client: Client) -> None:
 
 
 def test_ministry_of_defence_belongs_to_ukraine(client: Client) -> None:
-    response = client.get("/v1/organizations", params={"parent_id": ids.UKRAINE, "kind": "ministry"})
+    response = client.get(
+        "/v1/organizations", params={"parent_id": ids.UKRAINE, "kind": "ministry"}
+    )
     assert [item["id"] for item in response.json()["items"]] == [ids.MINISTRY_OF_DEFENCE]
 
 

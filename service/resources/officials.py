@@ -22,6 +22,7 @@ from service.resources.tenures import TENURES_OF_OFFICIAL, TenurePage, page_of_e
 
 # --- structs -----------------------------------------------------------------------------------
 
+
 class OfficialCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A person who holds or held posts."""
 

@@ -1,0 +1,190 @@
+"""The single-record mechanics every resource shares: create, read, conditional requests,
+merge patch, delete, and the problem details of what goes wrong."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tests import ids
+from tests.conftest import Client, query
+
+PROBLEM = "application/problem+json"
+
+
+def new_org(client: Client, **fields: Any) -> dict[str, Any]:
+    body = {"name": f"Org {uuid.uuid4().hex[:8]}", "kind": "agency", **fields}
+    response = client.post("/v1/organizations", json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def test_create_answers_201_with_location_and_etag(client: Client) -> None:
+    response = client.post(
+        "/v1/organizations",
+        json={
+            "name": "Verkhovna Rada",
+            "kind": "government",
+            "parent_id": ids.UKRAINE,
+            "other_names": [{"name": "Верховна Рада", "lang": "uk"}],
+        },
+    )
+    assert response.status_code == 201
+    created = response.json()
+    assert response.headers["location"] == f"/v1/organizations/{created['id']}"
+    assert response.headers["etag"] == '"1"'
+    again = client.get(response.headers["location"])
+    assert again.status_code == 200
+    assert again.json() == created
+    assert again.headers["etag"] == '"1"'
+
+
+def test_if_none_match_gives_304_while_current_and_200_after_a_change(client: Client) -> None:
+    org = new_org(client)
+    url = f"/v1/organizations/{org['id']}"
+    assert client.get(url, headers={"If-None-Match": '"1"'}).status_code == 304
+    assert client.get(url, headers={"If-None-Match": 'W/"1", "7"'}).status_code == 304
+    client.patch(url, json={"note": "changed"})
+    response = client.get(url, headers={"If-None-Match": '"1"'})
+    assert response.status_code == 200
+    assert response.headers["etag"] == '"2"'
+
+
+def test_merge_patch_replaces_removes_and_keeps(client: Client) -> None:
+    org = new_org(client, country_code="UA", note="first", other_names=[{"name": "A"}])
+    response = client.patch(
+        f"/v1/organizations/{org['id']}",
+        json={"note": None, "other_names": [{"name": "B", "lang": "uk"}]},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert response.status_code == 200, response.text
+    patched = response.json()
+    assert patched["note"] is None
+    assert patched["other_names"] == [{"name": "B", "lang": "uk", "note": None}]
+    assert patched["country_code"] == "UA"
+    assert patched["name"] == org["name"]
+    assert patched["version"] == 2
+    assert response.headers["etag"] == '"2"'
+
+
+def test_patch_validates_like_create(client: Client) -> None:
+    org = new_org(client)
+    url = f"/v1/organizations/{org['id']}"
+    for body in (
+        {"name": None},
+        {"name": ""},
+        {"kind": "club"},
+        {"country_code": "ukr"},
+        {"unknown": 1},
+    ):
+        response = client.patch(url, json=body)
+        assert response.status_code == 400, body
+        assert response.headers["content-type"] == PROBLEM
+    assert client.get(url).json() == org
+
+
+def test_stale_if_match_is_412_and_changes_nothing(client: Client) -> None:
+    org = new_org(client)
+    url = f"/v1/organizations/{org['id']}"
+    assert client.patch(url, json={"note": "a"}, headers={"If-Match": '"1"'}).status_code == 200
+    stale = client.patch(url, json={"note": "b"}, headers={"If-Match": '"1"'})
+    assert stale.status_code == 412
+    assert stale.headers["content-type"] == PROBLEM
+    assert client.get(url).json()["note"] == "a"
+    assert client.delete(url, headers={"If-Match": '"1"'}).status_code == 412
+    assert client.delete(url, headers={"If-Match": '"2"'}).status_code == 204
+    assert client.get(url).status_code == 404
+
+
+def test_unknown_fields_and_wrong_types_are_400_with_the_failing_field(client: Client) -> None:
+    response = client.post("/v1/organizations", json={"name": "X", "kind": "state", "flag": 1})
+    assert response.status_code == 400
+    problem = response.json()
+    assert problem["status"] == 400
+    assert problem["type"] == "/problems/invalid-request"
+    assert "flag" in problem["errors"][0]["message"]
+    response = client.post("/v1/organizations", json={"name": "X", "kind": 5})
+    assert response.json()["errors"][0]["field"] == "kind"
+
+
+def test_malformed_json_is_400(client: Client) -> None:
+    response = client.post(
+        "/v1/organizations", content=b'{"name": ', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PROBLEM
+
+
+def test_nul_in_text_is_422_and_nothing_is_stored(client: Client, database_url: str) -> None:
+    response = client.post("/v1/organizations", json={"name": "Nul\u0000Org", "kind": "other"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    assert not query(database_url, "select 1 from organizations where name like 'Nul%'")
+
+
+def test_sql_looking_input_is_stored_verbatim(client: Client) -> None:
+    name = "Robert'); drop table organizations;--"
+    org = new_org(client, name=name)
+    assert client.get(f"/v1/organizations/{org['id']}").json()["name"] == name
+
+
+def test_missing_parent_is_409(client: Client) -> None:
+    response = client.post(
+        "/v1/organizations",
+        json={"name": "Orphan", "kind": "agency", "parent_id": str(uuid.uuid4())},
+    )
+    assert response.status_code == 409
+    assert response.json()["type"] == "/problems/reference"
+
+
+def test_an_organization_cannot_become_its_own_ancestor(client: Client) -> None:
+    parent = new_org(client)
+    child = new_org(client, parent_id=parent["id"])
+    response = client.patch(f"/v1/organizations/{parent['id']}", json={"parent_id": child["id"]})
+    assert response.status_code == 422
+    assert client.get(f"/v1/organizations/{parent['id']}").json()["parent_id"] is None
+
+
+def test_delete_is_409_while_referenced(client: Client) -> None:
+    for url in (
+        f"/v1/organizations/{ids.UKRAINE}",
+        f"/v1/officials/{ids.UMEROV}",
+        f"/v1/posts/{ids.MINISTER_OF_DEFENCE}",
+    ):
+        response = client.delete(url)
+        assert response.status_code == 409, url
+        assert response.json()["type"] == "/problems/reference"
+        assert client.get(url).status_code == 200
+
+
+def test_duplicate_wikidata_id_is_409(client: Client) -> None:
+    body = {"name": "A. Person", "wikidata_id": "Q99999901"}
+    assert client.post("/v1/officials", json=body).status_code == 201
+    response = client.post("/v1/officials", json={**body, "name": "Another"})
+    assert response.status_code == 409
+    assert response.json()["type"] == "/problems/duplicate"
+
+
+def test_unknown_ids_are_404_problems(client: Client) -> None:
+    missing = uuid.uuid4()
+    for url in (
+        f"/v1/organizations/{missing}",
+        f"/v1/officials/{missing}",
+        f"/v1/posts/{missing}",
+        f"/v1/role-changes/{missing}",
+        f"/v1/posts/{missing}/holders",
+        f"/v1/officials/{missing}/tenures",
+    ):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert response.headers["content-type"] == PROBLEM
+        assert response.json()["status"] == 404
+
+
+def test_extreme_dates_and_numbers_do_not_crash(client: Client) -> None:
+    assert client.get(f"/v1/posts/{ids.PRESS_SECRETARY}/holders?at=0001-01-01").status_code == 200
+    assert client.get(f"/v1/posts/{ids.PRESS_SECRETARY}/holders?at=9999-12-31").status_code == 200
+    assert client.get("/v1/role-changes?from=0000").status_code == 422
+    assert client.get("/v1/role-changes?to=9999-12").status_code == 200
+    assert client.get("/v1/organizations?limit=99999999999999999999999").status_code == 400

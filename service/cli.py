@@ -81,13 +81,16 @@ def write_openapi(output: Path, check: bool) -> int:
     return 0
 
 
-def serve(settings: Settings, host: str, port: int, workers: int, load_seed: bool) -> None:
+def serve(
+    settings: Settings, host: str, port: int, workers: int, load_seed: bool, run_migrations: bool
+) -> None:
     import uvicorn
 
     url = asyncio.run(resolve_url(settings.database_url, settings.data_dir))
     embedded = settings.database_url is None
     settings = msgspec.structs.replace(settings, database_url=url)
-    asyncio.run(migrate(settings))
+    if run_migrations or embedded:
+        asyncio.run(migrate(settings))
     if load_seed or embedded:
         asyncio.run(seed(settings))
     # Worker processes read their settings from the environment.
@@ -132,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         "embedded one)",
     )
 
+    serve_cmd.add_argument(
+        "--no-migrate",
+        action="store_true",
+        help="leave migrations to `accord db migrate` (e.g. a deploy job)",
+    )
+
     db_cmd = commands.add_parser("db", help="database schema")
     db_commands = db_cmd.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("migrate", help="apply pending migrations")
@@ -147,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "serve":
-        serve(settings, args.host, args.port, args.workers, args.seed)
+        serve(settings, args.host, args.port, args.workers, args.seed, not args.no_migrate)
     elif args.command == "db" and args.db_command == "migrate":
         asyncio.run(migrate(settings))
     elif args.command == "db":

@@ -95,7 +95,7 @@ async def migrate(conn: asyncpg.Connection[asyncpg.Record]) -> list[Migration]:
     Each migration runs in its own transaction holding a transaction-level advisory lock, and
     re-reads what is applied once it holds the lock: concurrent runs queue and then find
     nothing left to do, and the lock cannot outlive its transaction even behind a pooler."""
-    done = []
+    done: list[Migration] = []
     while True:
         async with conn.transaction():
             await conn.execute("select pg_advisory_xact_lock($1)", _LOCK_KEY)

@@ -6,7 +6,6 @@ input accepted)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ CONFIG = Path(__file__).resolve().parent.parent / "openapi" / "schemathesis.toml
 
 
 @pytest.fixture(scope="session")
-def contract_app(databases: Databases) -> Iterator[Litestar]:
+def contract_app(databases: Databases) -> Litestar:
     # A database of its own: generated writes must not disturb the scenario tests.
     return create_app(Settings(database_url=databases.create("contract")))
 

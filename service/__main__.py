@@ -1,0 +1,64 @@
+"""``python3 -m service COMMAND`` runs Accord from a fresh checkout with nothing but
+Python ≥ 3.11: on first use it creates ``.venv`` in the checkout, installs the locked
+dependencies there (again whenever pyproject.toml or constraints.txt change) and runs the
+command inside it. COMMAND is any ``accord`` command (``serve``, ``db migrate``…), or
+``test [pytest args]`` to run the test suite. Standard library only: it runs before the
+dependencies exist."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+LOCK = ROOT / "constraints.txt"
+PYTHON = VENV / "bin" / "python"
+
+
+def _ensure_installed(extra: str | None) -> None:
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + LOCK.read_bytes()).hexdigest()
+    stamp = VENV / f".installed-{extra or 'base'}"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    if not PYTHON.exists():
+        print(f"creating {VENV}", file=sys.stderr)
+        venv.create(VENV, with_pip=True)
+    target = f"{ROOT}[{extra}]" if extra else str(ROOT)
+    print(f"installing {target} with {LOCK.name}", file=sys.stderr)
+    subprocess.run(
+        [
+            str(PYTHON),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-c",
+            str(LOCK),
+            "-e",
+            target,
+        ],
+        check=True,
+    )
+    stamp.write_text(digest)
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    testing = args[:1] == ["test"]
+    _ensure_installed("dev" if testing else None)
+    os.chdir(ROOT)
+    if testing:
+        command = [str(PYTHON), "-m", "pytest", *args[1:]]
+    else:
+        command = [str(PYTHON), "-m", "service.cli", *args]
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    main()

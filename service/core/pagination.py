@@ -18,6 +18,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 from litestar import Request, Response
+from litestar.datastructures import ResponseHeader
 from litestar.params import QueryParameter
 
 from service.core.database import Pool
@@ -37,6 +38,14 @@ CursorParam = Annotated[
         description="Opaque cursor from a previous page's `next_cursor`; omit for page 1.",
     ),
 ]
+
+
+LINK_HEADER = ResponseHeader(
+    name="Link",
+    description='`<URL of the next page>; rel="next"` while there is one.',
+    required=False,
+    documentation_only=True,
+)
 
 
 class Page(msgspec.Struct, Generic[T]):

@@ -12,6 +12,7 @@ import msgspec
 from litestar import Request, Response, delete, get, patch, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.params import Body
 
 from service.core.database import pool_of, transaction
@@ -48,10 +49,13 @@ def record_handlers(
     name: str,
     patch_type: type[msgspec.Struct],
     referenced_by: str,
+    create_example: dict[str, Any],
+    patch_example: dict[str, Any],
 ) -> list[HTTPRouteHandler]:
     """``GET``/``PATCH``/``DELETE /{id}`` and ``POST /`` for one resource. ``name`` is the
     record's name in operation ids (``Organization`` → ``getOrganization``);
-    ``referenced_by`` says what blocks a delete."""
+    ``referenced_by`` says what blocks a delete; the examples (from the worked example) show
+    in the contract and prefill Swagger UI's "Try it out"."""
     label = table.label
     article = "an" if label[0] in "aeiou" else "a"
 
@@ -96,7 +100,18 @@ def record_handlers(
             description="201 with `Location` and `ETag`.",
             response_headers=[ETAG_HEADER, LOCATION_HEADER],
             responses=problem_responses(409, 422),
-        )(_typed(create_record, data=Annotated[table.create, Body()], **{"return": response})),
+        )(
+            _typed(
+                create_record,
+                data=Annotated[
+                    table.create,
+                    Body(
+                        examples=[Example(summary="From the worked example", value=create_example)]
+                    ),
+                ],
+                **{"return": response},
+            )
+        ),
         patch(
             "/{id:uuid}",
             operation_id=f"update{name}",
@@ -110,7 +125,13 @@ def record_handlers(
         )(
             _typed(
                 update_record,
-                data=Annotated[patch_type, Body(media_type=MERGE_PATCH)],
+                data=Annotated[
+                    patch_type,
+                    Body(
+                        media_type=MERGE_PATCH,
+                        examples=[Example(summary="A merge patch", value=patch_example)],
+                    ),
+                ],
                 **{"return": response},
             )
         ),

@@ -11,7 +11,7 @@ import msgspec
 from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import CursorParam, Limit, Listing, Page, standard_sorts
+from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Page, standard_sorts
 from service.core.params import NameQuery, WikidataQuery
 from service.core.problems import problem_responses
 from service.core.records import RecordId, patch_of
@@ -73,6 +73,20 @@ LISTING = Listing(
     make=TABLE.make,
 )
 
+CREATE_EXAMPLE: dict[str, Any] = {
+    "name": "Vladimir Medinsky",
+    "other_names": [
+        {"name": "Владимир Ростиславович Мединский", "lang": "ru"},
+        {"name": "Vladimir Medinskiy", "lang": "ru-Latn"},
+    ],
+    "nationality_id": "0193a0a0-0000-7000-8000-000000000001",
+    "note": "Head of the Russian delegation at the direct talks with Ukraine.",
+}
+PATCH_EXAMPLE: dict[str, Any] = {
+    "wikidata_id": None,
+    "note": "Also an aide to the President of Russia.",
+}
+
 # --- handlers ----------------------------------------------------------------------------------
 
 
@@ -83,6 +97,7 @@ LISTING = Listing(
     description="`name` matches the name and every other name in any script, ignoring case "
     "and accents and tolerating small spelling differences: `Medinskiy`, `Мединский` and "
     "`medinsky` all find Vladimir Medinsky. Cursor-paginated.",
+    response_headers=[LINK_HEADER],
     responses=problem_responses(422),
 )
 async def list_officials(
@@ -110,6 +125,7 @@ async def list_officials(
     summary="An official's career: posts held, with start and end",
     description="Derived from effective role changes, oldest first; a withdrawn proposal or "
     "a nomination never makes anyone a holder.",
+    response_headers=[LINK_HEADER],
     responses=problem_responses(404),
 )
 async def list_official_tenures(
@@ -137,7 +153,12 @@ def router() -> Router:
             list_officials,
             list_official_tenures,
             *record_handlers(
-                TABLE, name="Official", patch_type=OfficialPatch, referenced_by="role changes"
+                TABLE,
+                create_example=CREATE_EXAMPLE,
+                patch_example=PATCH_EXAMPLE,
+                name="Official",
+                patch_type=OfficialPatch,
+                referenced_by="role changes",
             ),
         ],
     )

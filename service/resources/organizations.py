@@ -11,7 +11,7 @@ import msgspec
 from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import CursorParam, Limit, Listing, Page, standard_sorts
+from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Page, standard_sorts
 from service.core.params import CountryQuery, NameQuery
 from service.core.problems import problem_responses
 from service.core.records import patch_of
@@ -81,6 +81,15 @@ LISTING = Listing(
     make=TABLE.make,
 )
 
+CREATE_EXAMPLE: dict[str, Any] = {
+    "name": "Ministry of Defence of Ukraine",
+    "kind": "ministry",
+    "parent_id": "0193a0a0-0000-7000-8000-000000000002",
+    "country_code": "UA",
+    "other_names": [{"name": "Міністерство оборони України", "lang": "uk"}],
+}
+PATCH_EXAMPLE: dict[str, Any] = {"note": "Reported by Ukrainska Pravda.", "country_code": None}
+
 # --- handlers ----------------------------------------------------------------------------------
 
 
@@ -90,6 +99,7 @@ LISTING = Listing(
     summary="List organizations",
     description="Filter by kind, parent, country or name (any name or spelling, in any "
     "script, ignoring case and accents, tolerating small misspellings). Cursor-paginated.",
+    response_headers=[LINK_HEADER],
     responses=problem_responses(422),
 )
 async def list_organizations(
@@ -122,6 +132,8 @@ def router() -> Router:
             list_organizations,
             *record_handlers(
                 TABLE,
+                create_example=CREATE_EXAMPLE,
+                patch_example=PATCH_EXAMPLE,
                 name="Organization",
                 patch_type=OrganizationPatch,
                 referenced_by="child organizations, officials or posts",

@@ -11,7 +11,7 @@ import msgspec
 from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import CursorParam, Limit, Listing, Page, standard_sorts
+from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Page, standard_sorts
 from service.core.params import NameQuery
 from service.core.problems import problem_responses
 from service.core.records import RecordId, patch_of
@@ -70,6 +70,13 @@ LISTING = Listing(
     make=TABLE.make,
 )
 
+CREATE_EXAMPLE: dict[str, Any] = {
+    "title": "Minister of Defence of Ukraine",
+    "organization_id": "0193a0a0-0000-7000-8000-000000000006",
+    "single_holder": True,
+}
+PATCH_EXAMPLE: dict[str, Any] = {"note": "Appointed and dismissed by the Verkhovna Rada."}
+
 # --- handlers ----------------------------------------------------------------------------------
 
 
@@ -79,6 +86,7 @@ LISTING = Listing(
     summary="List posts",
     description="Filter by organization, one-holder or not, and title (substring or close "
     "spelling, ignoring case and accents). Cursor-paginated.",
+    response_headers=[LINK_HEADER],
     responses=problem_responses(422),
 )
 async def list_posts(
@@ -113,6 +121,7 @@ async def list_posts(
     description="Derived from effective role changes: the tenures that include `at` "
     "(default: today). A tenure's `end` is the first day it was no longer held, so on the "
     "day of a dismissal the successor appointed that day is the holder.",
+    response_headers=[LINK_HEADER],
     responses=problem_responses(404),
 )
 async def list_post_holders(
@@ -139,7 +148,12 @@ def router() -> Router:
             list_posts,
             list_post_holders,
             *record_handlers(
-                TABLE, name="Post", patch_type=PostPatch, referenced_by="role changes"
+                TABLE,
+                create_example=CREATE_EXAMPLE,
+                patch_example=PATCH_EXAMPLE,
+                name="Post",
+                patch_type=PostPatch,
+                referenced_by="role changes",
             ),
         ],
     )

@@ -12,7 +12,15 @@ import msgspec
 from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import CursorParam, Limit, Listing, Page, SortKey, standard_sorts
+from service.core.pagination import (
+    LINK_HEADER,
+    CursorParam,
+    Limit,
+    Listing,
+    Page,
+    SortKey,
+    standard_sorts,
+)
 from service.core.params import DateFrom, DateTo
 from service.core.problems import problem_responses
 from service.core.records import patch_of
@@ -112,6 +120,16 @@ LISTING = Listing(
     make=TABLE.make,
 )
 
+CREATE_EXAMPLE: dict[str, Any] = {
+    "official_id": "0193a0a1-0000-7000-8000-000000000002",
+    "post_id": "0193a0a2-0000-7000-8000-000000000002",
+    "kind": "nomination",
+    "status": "withdrawn",
+    "announced_date": "2025-07",
+    "note": "Proposed as ambassador to the U.S., then dropped.",
+}
+PATCH_EXAMPLE: dict[str, Any] = {"status": "effective", "effective_date": "2025-07-17"}
+
 # --- handlers ----------------------------------------------------------------------------------
 
 
@@ -123,6 +141,7 @@ LISTING = Listing(
     "date (effective, else announced); `from`/`to` may be partial (`to=2025` means through "
     "2025-12-31). `sort=date` orders chronologically (changes with a date only). "
     "Cursor-paginated.",
+    response_headers=[LINK_HEADER],
     responses=problem_responses(422),
 )
 async def list_role_changes(
@@ -162,7 +181,12 @@ def router() -> Router:
         route_handlers=[
             list_role_changes,
             *record_handlers(
-                TABLE, name="RoleChange", patch_type=RoleChangePatch, referenced_by="tenures"
+                TABLE,
+                create_example=CREATE_EXAMPLE,
+                patch_example=PATCH_EXAMPLE,
+                name="RoleChange",
+                patch_type=RoleChangePatch,
+                referenced_by="tenures",
             ),
         ],
     )

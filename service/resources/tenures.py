@@ -62,23 +62,20 @@ _CHRONOLOGICAL = {
     )
 }
 
-TENURES_OF_OFFICIAL = Listing(
-    page_type=TenurePage,
-    name="tenures-of-official",
-    select=_SELECT,
-    sorts=_CHRONOLOGICAL,
-    default_sort="start",
-    make=row_to(Tenure),
-)
 
-HOLDERS_OF_POST = Listing(
-    page_type=TenurePage,
-    name="holders-of-post",
-    select=_SELECT,
-    sorts=_CHRONOLOGICAL,
-    default_sort="start",
-    make=row_to(Tenure),
-)
+def _tenure_listing(name: str) -> Listing[TenurePage]:
+    return Listing(
+        page_type=TenurePage,
+        name=name,
+        select=_SELECT,
+        sorts=_CHRONOLOGICAL,
+        default_sort="start",
+        make=row_to(Tenure),
+    )
+
+
+TENURES_OF_OFFICIAL = _tenure_listing("tenures-of-official")
+HOLDERS_OF_POST = _tenure_listing("holders-of-post")
 
 
 async def page_of_existing(

@@ -116,6 +116,22 @@ def test_malformed_json_is_400(client: Client) -> None:
     assert response.headers["content-type"] == PROBLEM
 
 
+def test_deeply_nested_json_is_400(client: Client) -> None:
+    nested = b"[" * 100_000 + b"]" * 100_000
+    body = b'{"name": "Deep", "kind": "state", "other_names": ' + nested + b"}"
+    response = client.post(
+        "/v1/organizations", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PROBLEM
+
+
+def test_numbers_beyond_64_bit_are_400(client: Client) -> None:
+    body = {"title": "T", "organization_id": ids.UKRAINE, "single_holder": 10**30}
+    assert client.post("/v1/posts", json=body).status_code == 400
+    assert client.get("/v1/organizations", params={"limit": str(10**30)}).status_code == 400
+
+
 def test_nul_in_text_is_422_and_nothing_is_stored(client: Client, database_url: str) -> None:
     response = client.post("/v1/organizations", json={"name": "Nul\u0000Org", "kind": "other"})
     assert response.status_code == 422

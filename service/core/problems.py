@@ -183,7 +183,9 @@ def problem_from_postgres(exc: asyncpg.PostgresError) -> ProblemError:
     if isinstance(exc, _UNAVAILABLE):
         return unavailable()
     if isinstance(exc, asyncpg.DataError):
-        return ProblemError(422, "unstorable-value", f"A value cannot be stored: {exc}")
+        return ProblemError(
+            422, "unacceptable-value", f"PostgreSQL cannot accept a value (e.g. NUL in text): {exc}"
+        )
     if exc.sqlstate and exc.sqlstate.startswith("53"):
         return unavailable()
     return ProblemError(500, "internal", "Unexpected database error.")
@@ -210,6 +212,11 @@ def _on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response
     return _on_problem(request, unavailable())
 
 
+def _on_too_deep(request: Request[Any, Any, Any], _: RecursionError) -> Response[Problem]:
+    # msgspec's decoder gives up on absurdly nested JSON with a RecursionError.
+    return _problem_response(request, 400, "invalid-request", "The JSON is nested too deeply.")
+
+
 def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     log.exception("unhandled error", exc_info=exc)
     return _problem_response(request, 500, "internal", "Unexpected error; it has been logged.")
@@ -223,6 +230,7 @@ exception_handlers: ExceptionHandlersMap = {
     asyncpg.InterfaceError: _on_unavailable,
     OSError: _on_unavailable,
     asyncio.TimeoutError: _on_unavailable,
+    RecursionError: _on_too_deep,
     Exception: _on_unexpected,
 }
 

@@ -16,15 +16,30 @@ Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 Connection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
 
-def _encode_json(value: object) -> str:
-    return msgspec.json.encode(value).decode()
+_JSONB_VERSION = b"\x01"
 
 
-async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
-    for pg_type in ("json", "jsonb"):
-        await conn.set_type_codec(
-            pg_type, schema="pg_catalog", encoder=_encode_json, decoder=msgspec.json.decode
-        )
+def _encode_jsonb(value: object) -> bytes:
+    return _JSONB_VERSION + msgspec.json.encode(value)
+
+
+def _decode_jsonb(data: bytes) -> object:
+    return msgspec.json.decode(data[1:])
+
+
+async def init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """JSON in and out through msgspec, in PostgreSQL's binary format (jsonb's is a version
+    byte and the text), so COPY works too and no str round-trip is needed."""
+    await conn.set_type_codec(
+        "jsonb", schema="pg_catalog", format="binary", encoder=_encode_jsonb, decoder=_decode_jsonb
+    )
+    await conn.set_type_codec(
+        "json",
+        schema="pg_catalog",
+        format="binary",
+        encoder=msgspec.json.encode,
+        decoder=msgspec.json.decode,
+    )
 
 
 async def create_pool(url: str, settings: Settings) -> Pool:
@@ -32,7 +47,7 @@ async def create_pool(url: str, settings: Settings) -> Pool:
         url,
         min_size=min(settings.pool_min_size, settings.pool_max_size),
         max_size=settings.pool_max_size,
-        init=_init_connection,
+        init=init_connection,
         timeout=settings.acquire_timeout_s,
         command_timeout=(
             settings.statement_timeout_ms / 1000 + 5 if settings.statement_timeout_ms else None

@@ -129,21 +129,19 @@ class Listing(Generic[P]):
     default_sort: str
     make: Callable[[asyncpg.Record], Any]
 
-    async def page(
+    def query(
         self,
-        request: Request[Any, Any, Any],
         filters: Sequence[tuple[str, Any]],
         *,
         limit: int,
-        cursor: str | None,
+        after: Sequence[Any] | None = None,
         sort: str | None = None,
-    ) -> Response[P]:
-        """One page. Each filter is ``(SQL condition with {0} for its parameter, value)``;
-        the SQL is fixed text chosen by which filters are present, values are always bound."""
-        sort_name = sort or self.default_sort
-        key = self.sorts[sort_name]
-        scope = f"{self.name}:{sort_name}"
-        codec: CursorCodec = request.app.state.cursors
+    ) -> tuple[str, list[Any]]:
+        """The SQL and arguments of one page: rows matching ``filters`` after the sort key
+        values ``after`` (none for page 1), ``limit + 1`` of them. Each filter is ``(SQL
+        condition with {0} for its parameter, value)``; the SQL is fixed text chosen by which
+        filters are present, values are always bound."""
+        key = self.sorts[sort or self.default_sort]
         conditions: list[str] = []
         args: list[Any] = []
         for condition, value in filters:
@@ -152,10 +150,9 @@ class Listing(Generic[P]):
                 conditions.append(condition.format(f"${len(args)}"))
             else:
                 conditions.append(condition)
-        if cursor is not None:
-            values = codec.decode(scope, cursor, tuple(t for _, _, t in key.columns))
+        if after is not None:
             placeholders = []
-            for value in values:
+            for value in after:
                 args.append(value)
                 placeholders.append(f"${len(args)}")
             exprs = ", ".join(expr for expr, _, _ in key.columns)
@@ -165,7 +162,29 @@ class Listing(Generic[P]):
         order = ", ".join(f"{expr}{direction}" for expr, _, _ in key.columns)
         where = f" where {' and '.join(conditions)}" if conditions else ""
         args.append(limit + 1)
-        sql = f"{self.select}{where} order by {order} limit ${len(args)}"
+        return f"{self.select}{where} order by {order} limit ${len(args)}", args
+
+    def scope(self, sort: str | None = None) -> str:
+        """What a cursor of this listing is signed for."""
+        return f"{self.name}:{sort or self.default_sort}"
+
+    async def page(
+        self,
+        request: Request[Any, Any, Any],
+        filters: Sequence[tuple[str, Any]],
+        *,
+        limit: int,
+        cursor: str | None,
+        sort: str | None = None,
+    ) -> Response[P]:
+        """One page, answered with ``next_cursor`` and a ``Link`` header while more follow."""
+        key = self.sorts[sort or self.default_sort]
+        scope = self.scope(sort)
+        codec: CursorCodec = request.app.state.cursors
+        after = None
+        if cursor is not None:
+            after = codec.decode(scope, cursor, tuple(t for _, _, t in key.columns))
+        sql, args = self.query(filters, limit=limit, after=after, sort=sort)
         pool: Pool = request.app.state.pool
         rows = await pool.fetch(sql, *args)
         next_cursor = None

@@ -55,21 +55,21 @@ class Table(Generic[R, C]):
         self.params = params
         self.make = row_to(record)
         self.select = f"select {columns} from {table}"
-        self._get = f"{self.select} where id = $1"
-        self._lock = f"{self.select} where id = $1 for update"
+        self.get_sql = f"{self.select} where id = $1"
+        self.lock_sql = f"{self.select} where id = $1 for update"
         placeholders = ", ".join(f"${i}" for i in range(1, len(writes) + 1))
-        self._insert = (
+        self.insert_sql = (
             f"insert into {table} ({', '.join(writes)}) values ({placeholders}) returning {columns}"
         )
         assignments = ", ".join(f"{col} = ${i}" for i, col in enumerate(writes, start=2))
-        self._update = (
+        self.update_sql = (
             f"update {table} set {assignments}, version = version + 1, updated_at = now() "
             f"where id = $1 returning {columns}"
         )
         self._delete = f"delete from {table} where id = $1"
 
     async def get(self, pool: Pool, ident: UUID) -> R:
-        row = await pool.fetchrow(self._get, ident)
+        row = await pool.fetchrow(self.get_sql, ident)
         if row is None:
             raise not_found(self.label, ident)
         return self.make(row)
@@ -81,20 +81,20 @@ class Table(Generic[R, C]):
         return bool(found)
 
     async def insert(self, conn: Connection, data: C) -> R:
-        row = await conn.fetchrow(self._insert, *self.params(data))
+        row = await conn.fetchrow(self.insert_sql, *self.params(data))
         assert row is not None
         return self.make(row)
 
     async def update(
         self, conn: Connection, ident: UUID, patch: msgspec.Struct, if_match: str | None
     ) -> R:
-        row = await conn.fetchrow(self._lock, ident)
+        row = await conn.fetchrow(self.lock_sql, ident)
         if row is None:
             raise not_found(self.label, ident)
         current = self.make(row)
         check_if_match(if_match, getattr(current, "version"))  # noqa: B009
         data = patched(current, patch, self.create)
-        row = await conn.fetchrow(self._update, ident, *self.params(data))
+        row = await conn.fetchrow(self.update_sql, ident, *self.params(data))
         assert row is not None
         return self.make(row)
 

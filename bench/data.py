@@ -1,0 +1,383 @@
+"""Synthetic data at scale: organizations, officials with names in several scripts, posts held
+in turn over decades, the role changes that appoint and dismiss their holders, and the tenures
+they give — loaded with COPY. Tenures are computed here, not by the per-row trigger (which
+would cost a PL/pgSQL call per row); the exclusion constraint still checks them."""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from datetime import UTC, date, datetime
+from typing import Any
+
+import asyncpg
+
+SYLLABLES = [
+    "ka",
+    "ro",
+    "mi",
+    "dan",
+    "vel",
+    "sho",
+    "tar",
+    "lin",
+    "ne",
+    "vo",
+    "ser",
+    "gei",
+    "mir",
+    "os",
+    "lav",
+    "ko",
+    "dim",
+    "ul",
+    "bo",
+    "rys",
+    "zha",
+    "ti",
+    "ev",
+    "an",
+]
+CYRILLIC = {
+    "ka": "ка",
+    "ro": "ро",
+    "mi": "ми",
+    "dan": "дан",
+    "vel": "вел",
+    "sho": "шо",
+    "tar": "тар",
+    "lin": "лин",
+    "ne": "не",
+    "vo": "во",
+    "ser": "сер",
+    "gei": "гей",
+    "mir": "мир",
+    "os": "ос",
+    "lav": "лав",
+    "ko": "ко",
+    "dim": "дим",
+    "ul": "ул",
+    "bo": "бо",
+    "rys": "рыс",
+    "zha": "жа",
+    "ti": "ти",
+    "ev": "ев",
+    "an": "ан",
+}
+GIVEN = [
+    "Oleksii",
+    "Vladimir",
+    "Dmitry",
+    "Rustem",
+    "Denys",
+    "Olha",
+    "Iryna",
+    "Sergei",
+    "Mykola",
+    "Anna",
+    "Yulia",
+    "Andrii",
+    "Maria",
+    "Pavel",
+    "Taras",
+    "Natalia",
+]
+TITLES = [
+    "Minister of {}",
+    "Deputy Minister of {}",
+    "Head of the {} Service",
+    "Ambassador to {}",
+    "Press Secretary of {}",
+    "Adviser on {}",
+]
+FIELDS = [
+    "Defence",
+    "Foreign Affairs",
+    "Finance",
+    "Justice",
+    "Energy",
+    "Health",
+    "Culture",
+    "Trade",
+    "Agriculture",
+    "Education",
+    "Transport",
+    "Digital Affairs",
+]
+HOLDERS_PER_POST = 4
+BATCH = 20_000
+
+
+def uuid7(at_ms: int, rng: random.Random) -> uuid.UUID:
+    """The layout of the database's accord_uuid7(): 48-bit milliseconds, then random bits."""
+    value = (at_ms & ((1 << 48) - 1)) << 80 | rng.getrandbits(80)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return uuid.UUID(int=value)
+
+
+@dataclass
+class Plan:
+    """How many of each record ``rows`` (in all) becomes."""
+
+    rows: int
+    organizations: int = field(init=False)
+    officials: int = field(init=False)
+    posts: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Per post: 4 appointments + 3 dismissals; the rest are officials and organizations.
+        self.posts = max(1, self.rows // 10)
+        self.organizations = max(1, self.rows // 100)
+        self.officials = max(
+            HOLDERS_PER_POST, self.rows - self.posts - self.role_changes - self.organizations
+        )
+
+    @property
+    def role_changes(self) -> int:
+        return self.posts * (2 * HOLDERS_PER_POST - 1)
+
+
+class Progress:
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.started = time.perf_counter()
+        self.interactive = sys.stderr.isatty()
+
+    def add(self, count: int) -> None:
+        self.done += count
+        if self.interactive:
+            width = 40
+            filled = int(width * self.done / self.total)
+            rate = self.done / max(time.perf_counter() - self.started, 1e-9)
+            print(
+                f"\r  [{'#' * filled}{'.' * (width - filled)}] {self.done:,}/{self.total:,} "
+                f"rows, {rate:,.0f} rows/s",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def finish(self) -> float:
+        elapsed = time.perf_counter() - self.started
+        if self.interactive:
+            print(file=sys.stderr)
+        return elapsed
+
+
+def _name(rng: random.Random) -> tuple[str, list[dict[str, str]]]:
+    parts = [rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))]
+    surname = "".join(parts).capitalize()
+    given = rng.choice(GIVEN)
+    cyrillic = "".join(CYRILLIC[p] for p in parts).capitalize()
+    other = [
+        {"name": f"{given} {cyrillic}", "lang": "ru"},
+        {"name": f"{given} {surname}iy", "lang": "ru-Latn"},
+    ]
+    if rng.random() < 0.5:
+        other.append({"name": f"{given[0]}. {surname}", "lang": "en"})
+    return f"{given} {surname}", other
+
+
+async def load(conn: asyncpg.Connection[Any], rows: int, seed: int = 1) -> dict[str, int]:
+    """Fill an empty, migrated database; returns the counts loaded per table."""
+    rng = random.Random(seed)
+    plan = Plan(rows)
+    now = datetime.now(UTC)
+    base_ms = int(now.timestamp() * 1000) - 10_000_000
+    counts: dict[str, int] = {}
+    total = (plan.organizations + plan.officials + plan.posts + plan.role_changes
+             + plan.posts * HOLDERS_PER_POST)
+    progress = Progress(total)
+
+    def ids(count: int, offset: int) -> list[uuid.UUID]:
+        return [uuid7(base_ms + offset + i, rng) for i in range(count)]
+
+    orgs = ids(plan.organizations, 0)
+    officials = ids(plan.officials, 1_000_000)
+    posts = ids(plan.posts, 3_000_000)
+
+    async def copy(
+        table: str, columns: Sequence[str], records: Iterator[tuple[Any, ...]], count: int
+    ) -> None:
+        while batch := list(islice(records, BATCH)):
+            await conn.copy_records_to_table(table, records=batch, columns=columns)
+            progress.add(len(batch))
+        counts[table] = count
+
+    # Secondary indexes are dropped for the load and built once afterwards: a bulk build is
+    # several times cheaper than maintaining them row by row.
+    indexes = await conn.fetch(
+        """select i.indexname, i.indexdef from pg_indexes i
+            where i.schemaname = 'public'
+              and i.tablename in ('organizations', 'officials', 'posts', 'role_changes', 'tenures')
+              and not exists (select from pg_constraint c where c.conname = i.indexname)"""
+    )
+    for index in indexes:
+        await conn.execute(f'drop index "{index["indexname"]}"')
+
+    # Triggers (tenure rebuilds, parent cycles) are for API writes; bulk data is consistent
+    # by construction and its tenures are loaded directly below.
+    await conn.execute("set session_replication_role = replica")
+    kinds = ["state", "government", "ministry", "agency", "media_outlet", "other"]
+
+    def org_rows() -> Iterator[tuple[Any, ...]]:
+        for i, ident in enumerate(orgs):
+            parent = orgs[rng.randrange(i)] if i and rng.random() < 0.7 else None
+            yield (
+                ident,
+                f"Organization {i} {rng.choice(FIELDS)}",
+                rng.choice(kinds),
+                parent,
+                rng.choice(["UA", "RU", "US", "TR", "PL", "DE", None]),
+                [{"name": f"Организация {i}", "lang": "ru"}],
+                now,
+                now,
+            )
+
+    await copy(
+        "organizations",
+        (
+            "id",
+            "name",
+            "kind",
+            "parent_id",
+            "country_code",
+            "other_names",
+            "created_at",
+            "updated_at",
+        ),
+        org_rows(),
+        plan.organizations,
+    )
+
+    def official_rows() -> Iterator[tuple[Any, ...]]:
+        for ident in officials:
+            name, other = _name(rng)
+            yield (ident, name, other, orgs[rng.randrange(len(orgs))], now, now)
+
+    await copy(
+        "officials",
+        ("id", "name", "other_names", "nationality_id", "created_at", "updated_at"),
+        official_rows(),
+        plan.officials,
+    )
+
+    def post_rows() -> Iterator[tuple[Any, ...]]:
+        for i, ident in enumerate(posts):
+            title = rng.choice(TITLES).format(rng.choice(FIELDS)) + f" #{i}"
+            yield (ident, title, orgs[rng.randrange(len(orgs))], True, now, now)
+
+    await copy(
+        "posts",
+        ("id", "title", "organization_id", "single_holder", "created_at", "updated_at"),
+        post_rows(),
+        plan.posts,
+    )
+
+    tenures: list[tuple[Any, ...]] = []
+
+    def change_rows() -> Iterator[tuple[Any, ...]]:
+        offset = 5_000_000
+        for post in posts:
+            year = rng.randint(1960, 2000)
+            start = date(year, rng.randint(1, 12), rng.randint(1, 28))
+            for holder in range(HOLDERS_PER_POST):
+                official = officials[rng.randrange(len(officials))]
+                appointment = uuid7(base_ms + offset, rng)
+                offset += 1
+                yield (
+                    appointment,
+                    official,
+                    post,
+                    "appointment",
+                    "effective",
+                    start,
+                    "day",
+                    None,
+                    None,
+                    now,
+                    now,
+                )
+                end_change = None
+                end = None
+                if holder < HOLDERS_PER_POST - 1:
+                    end = date(
+                        start.year + rng.randint(2, 6), rng.randint(1, 12), rng.randint(1, 28)
+                    )
+                    end_change = uuid7(base_ms + offset, rng)
+                    offset += 1
+                    yield (
+                        end_change,
+                        official,
+                        post,
+                        "dismissal",
+                        "effective",
+                        end,
+                        "day",
+                        None,
+                        None,
+                        now,
+                        now,
+                    )
+                tenures.append(
+                    (
+                        appointment,
+                        end_change,
+                        official,
+                        post,
+                        True,
+                        False,
+                        asyncpg.Range(start, end),
+                    )
+                )
+                if end is not None:
+                    start = end  # the successor takes over the day the holder leaves
+
+    await copy(
+        "role_changes",
+        (
+            "id",
+            "official_id",
+            "post_id",
+            "kind",
+            "status",
+            "effective_date",
+            "effective_precision",
+            "announced_date",
+            "announced_precision",
+            "created_at",
+            "updated_at",
+        ),
+        change_rows(),
+        plan.role_changes,
+    )
+    await conn.copy_records_to_table(
+        "tenures",
+        records=tenures,
+        columns=(
+            "start_change_id",
+            "end_change_id",
+            "official_id",
+            "post_id",
+            "single_holder",
+            "acting",
+            "period",
+        ),
+    )
+    progress.add(len(tenures))
+    counts["tenures"] = len(tenures)
+    await conn.execute("set session_replication_role = origin")
+    await conn.execute("set maintenance_work_mem = '256MB'")
+    for index in indexes:
+        await conn.execute(index["indexdef"])
+    elapsed = progress.finish()
+    counts["seconds_x1000"] = int(elapsed * 1000)
+    await conn.execute("analyze")
+    return counts

@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urlencode
 from uuid import UUID
@@ -128,6 +128,17 @@ class Listing(Generic[P]):
     sorts: dict[str, SortKey]
     default_sort: str
     make: Callable[[asyncpg.Record], Any]
+    filters: Mapping[str, str] = field(default_factory=dict)
+    """The filters the listing offers: name → SQL condition, ``{0}`` standing for the value
+    (a condition without ``{0}`` applies when its value is true)."""
+
+    def where(self, **values: Any) -> list[tuple[str, Any]]:
+        """The conditions for the filters given a value (``None`` means not asked for)."""
+        return [
+            (self.filters[name], value)
+            for name, value in values.items()
+            if value is not None and ("{0}" in self.filters[name] or value)
+        ]
 
     def query(
         self,

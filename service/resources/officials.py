@@ -71,6 +71,11 @@ LISTING = Listing(
     sorts=standard_sorts(("name", str)),
     default_sort="id",
     make=TABLE.make,
+    filters={
+        "name": NAME_MATCHES,
+        "nationality_id": "nationality_id = {0}",
+        "wikidata_id": "wikidata_id = {0}",
+    },
 )
 
 CREATE_EXAMPLE: dict[str, Any] = {
@@ -109,13 +114,7 @@ async def list_officials(
     limit: Limit = 50,
     cursor: CursorParam = None,
 ) -> Response[OfficialPage]:
-    filters: list[tuple[str, Any]] = []
-    if name is not None:
-        filters.append((NAME_MATCHES, name))
-    if nationality_id is not None:
-        filters.append(("nationality_id = {0}", nationality_id))
-    if wikidata_id is not None:
-        filters.append(("wikidata_id = {0}", wikidata_id))
+    filters = LISTING.where(name=name, nationality_id=nationality_id, wikidata_id=wikidata_id)
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
 
@@ -137,7 +136,7 @@ async def list_official_tenures(
     return await page_of_existing(
         request,
         TENURES_OF_OFFICIAL,
-        [("t.official_id = {0}", id)],
+        TENURES_OF_OFFICIAL.where(official_id=id),
         TABLE,
         id,
         limit=limit,

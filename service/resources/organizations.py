@@ -79,6 +79,12 @@ LISTING = Listing(
     sorts=standard_sorts(("name", str)),
     default_sort="id",
     make=TABLE.make,
+    filters={
+        "kind": "kind = {0}",
+        "parent_id": "parent_id = {0}",
+        "country_code": "country_code = {0}",
+        "name": NAME_MATCHES,
+    },
 )
 
 CREATE_EXAMPLE: dict[str, Any] = {
@@ -112,15 +118,7 @@ async def list_organizations(
     limit: Limit = 50,
     cursor: CursorParam = None,
 ) -> Response[OrganizationPage]:
-    filters: list[tuple[str, Any]] = []
-    if kind is not None:
-        filters.append(("kind = {0}", kind))
-    if parent_id is not None:
-        filters.append(("parent_id = {0}", parent_id))
-    if country_code is not None:
-        filters.append(("country_code = {0}", country_code))
-    if name is not None:
-        filters.append((NAME_MATCHES, name))
+    filters = LISTING.where(kind=kind, parent_id=parent_id, country_code=country_code, name=name)
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
 

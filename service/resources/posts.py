@@ -68,6 +68,12 @@ LISTING = Listing(
     sorts=standard_sorts(("title", str)),
     default_sort="id",
     make=TABLE.make,
+    filters={
+        "organization_id": "organization_id = {0}",
+        "single_holder": "single_holder = {0}",
+        "title": "(accord_fold(title) like accord_contains({0}) "
+        "or accord_fold({0}) <% accord_fold(title))",
+    },
 )
 
 CREATE_EXAMPLE: dict[str, Any] = {
@@ -98,19 +104,9 @@ async def list_posts(
     limit: Limit = 50,
     cursor: CursorParam = None,
 ) -> Response[PostPage]:
-    filters: list[tuple[str, Any]] = []
-    if organization_id is not None:
-        filters.append(("organization_id = {0}", organization_id))
-    if single_holder is not None:
-        filters.append(("single_holder = {0}", single_holder))
-    if title is not None:
-        filters.append(
-            (
-                "(accord_fold(title) like accord_contains({0}) "
-                "or accord_fold({0}) <% accord_fold(title))",
-                title,
-            )
-        )
+    filters = LISTING.where(
+        organization_id=organization_id, single_holder=single_holder, title=title
+    )
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
 
@@ -133,8 +129,7 @@ async def list_post_holders(
     limit: Limit = 50,
     cursor: CursorParam = None,
 ) -> Response[TenurePage]:
-    day = at or date.today()
-    filters = [("t.post_id = {0}", id), ("t.period @> {0}::date", day)]
+    filters = HOLDERS_OF_POST.where(post_id=id, at=at or date.today())
     return await page_of_existing(
         request, HOLDERS_OF_POST, filters, TABLE, id, limit=limit, cursor=cursor
     )

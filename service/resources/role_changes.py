@@ -118,6 +118,15 @@ LISTING = Listing(
     },
     default_sort="id",
     make=TABLE.make,
+    filters={
+        "official_id": "official_id = {0}",
+        "post_id": "post_id = {0}",
+        "kind": "kind = {0}",
+        "status": "status = {0}",
+        "from": "event_date >= {0}",
+        "to": "event_date <= {0}",
+        "dated": "event_date is not null",
+    },
 )
 
 CREATE_EXAMPLE: dict[str, Any] = {
@@ -156,21 +165,17 @@ async def list_role_changes(
     limit: Limit = 50,
     cursor: CursorParam = None,
 ) -> Response[RoleChangePage]:
-    filters: list[tuple[str, Any]] = []
-    if official_id is not None:
-        filters.append(("official_id = {0}", official_id))
-    if post_id is not None:
-        filters.append(("post_id = {0}", post_id))
-    if kind is not None:
-        filters.append(("kind = {0}", kind))
-    if status is not None:
-        filters.append(("status = {0}", status))
-    if date_from is not None:
-        filters.append(("event_date >= {0}", partial_date_bounds(date_from, "from")[0]))
-    if date_to is not None:
-        filters.append(("event_date <= {0}", partial_date_bounds(date_to, "to")[1]))
-    if sort != "id":
-        filters.append(("event_date is not null", None))
+    filters = LISTING.where(
+        official_id=official_id,
+        post_id=post_id,
+        kind=kind,
+        status=status,
+        dated=sort != "id",
+        **{
+            "from": date_from and partial_date_bounds(date_from, "from")[0],
+            "to": date_to and partial_date_bounds(date_to, "to")[1],
+        },
+    )
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
 

@@ -71,6 +71,11 @@ def _tenure_listing(name: str) -> Listing[TenurePage]:
         sorts=_CHRONOLOGICAL,
         default_sort="start",
         make=row_to(Tenure),
+        filters={
+            "official_id": "t.official_id = {0}",
+            "post_id": "t.post_id = {0}",
+            "at": "t.period @> {0}::date",
+        },
     )
 
 

@@ -1,0 +1,314 @@
+"""``python3 -m service bench [--quick | --smoke] [--rows N] [--workers 1,2]``
+
+Sets everything up itself — a throwaway database ``accord_bench`` on the configured server
+(``ACCORD_DATABASE_URL``), else the PostgreSQL at 127.0.0.1:5432, else the embedded one; the
+synthetic data; the servers under test; wrk — then measures Accord against the floor (a bare
+ASGI app running the same SQL, see bench/floor.py) in alternating rounds and prints a table
+with the ratio to the floor measured in the same invocation. Figures only: nothing here
+asserts a speed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import psutil
+
+from bench import data, load
+from service import embedded, migrations, seed
+from service.core.database import init_connection
+from service.core.pagination import CursorCodec
+from service.resources import officials, organizations, posts, role_changes, tenures
+from service.settings import default_data_dir
+
+LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+DATABASE = "accord_bench"
+
+
+@dataclass
+class Options:
+    rows: int
+    workers: list[int]
+    seconds: float
+    rounds: int
+    connections: int
+    explain: bool
+    results: Path | None
+
+
+async def _server_url() -> str:
+    configured = os.environ.get("ACCORD_DATABASE_URL")
+    if configured:
+        return configured
+    try:
+        conn = await asyncpg.connect(LOCAL_SERVER, timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return await asyncio.to_thread(embedded.start, default_data_dir())
+    await conn.close()
+    return LOCAL_SERVER
+
+
+async def prepare(rows: int) -> tuple[str, dict[str, int]]:
+    server = await _server_url()
+    conn = await asyncpg.connect(server)
+    try:
+        await conn.execute(f'drop database if exists "{DATABASE}" with (force)')
+        await conn.execute(f'create database "{DATABASE}"')
+    finally:
+        await conn.close()
+    url = embedded.with_database(server, DATABASE)
+    conn = await asyncpg.connect(url)
+    try:
+        await migrations.migrate(conn)
+        await init_connection(conn)
+        print(f"loading {rows:,} rows with COPY…", file=sys.stderr)
+        counts = await data.load(conn, rows)
+        await seed.load(conn)
+    finally:
+        await conn.close()
+    return url, counts
+
+
+@contextmanager
+def server(app: str, url: str, port: int, workers: int) -> Iterator[psutil.Process]:
+    env = {**os.environ, "ACCORD_DATABASE_URL": url, "ACCORD_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
+         "--no-access-log", "--log-level", "warning"],
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/officials/x", timeout=1)
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"{app} did not start") from None
+                time.sleep(0.2)
+        time.sleep(0.5 * workers)  # let every worker finish its startup
+        yield psutil.Process(process.pid)
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def rss_mb(parent: psutil.Process) -> list[float]:
+    workers = parent.children(recursive=True) or [parent]
+    return [round(worker.memory_info().rss / 2**20, 1) for worker in workers]
+
+
+@dataclass
+class Row:
+    scenario: str
+    workers: int
+    accord: list[load.Result]
+    floor: list[load.Result]
+
+    def median(self, results: list[load.Result], attribute: str) -> float:
+        return statistics.median(getattr(result, attribute) for result in results)
+
+    def ratio(self) -> float | None:
+        if not self.floor:
+            return None
+        ratios = [a.requests_per_second / f.requests_per_second
+                  for a, f in zip(self.accord, self.floor, strict=True)]
+        return statistics.median(ratios)
+
+
+async def _samples(url: str) -> dict[str, Any]:
+    conn = await asyncpg.connect(url)
+    try:
+        ids = [str(r["id"]) for r in await conn.fetch(
+            "select id from officials tablesample system (5) limit 2000")]
+        if len(ids) < 100:
+            ids = [str(r["id"]) for r in await conn.fetch("select id from officials limit 2000")]
+        count = await conn.fetchval("select count(*) from officials")
+        deep = await conn.fetchval(
+            "select id from officials order by id offset $1 limit 1", min(500_000, count // 2))
+        secret = bytes(await conn.fetchval("select secret from accord_secret"))
+        post = await conn.fetchval("select post_id from tenures limit 1")
+        official = await conn.fetchval("select official_id from tenures limit 1")
+        organization = await conn.fetchval(
+            "select parent_id from organizations where parent_id is not null limit 1")
+    finally:
+        await conn.close()
+    cursor = CursorCodec(secret).encode(officials.LISTING.scope(), [deep])
+    return {"ids": ids, "deep_cursor": cursor, "post": post, "official": official,
+            "organization": organization, "officials": count}
+
+
+def measure(options: Options, url: str, samples: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
+    wrk = load.ensure_wrk()
+    rows: list[Row] = []
+    memory: dict[str, Any] = {}
+    ids: list[str] = samples["ids"]
+    by_id = [f"/v1/officials/{ident}" for ident in ids]
+
+    def go(port: int, method: str, paths: list[str], **kwargs: Any) -> load.Result:
+        return load.run(wrk, f"http://127.0.0.1:{port}", method, paths,
+                        seconds=options.seconds, connections=options.connections, **kwargs)
+
+    for workers in options.workers:
+        with server("service.asgi:app", url, 8801, workers) as accord, \
+                server("bench.floor:app", url, 8802, workers) as floor:
+            scenarios: list[tuple[str, str, list[str], dict[str, Any], bool]] = [
+                ("get_by_id", "GET", by_id, {}, True),
+                ("get_304", "GET", by_id, {"headers": {"If-None-Match": '"1"'}}, True),
+                ("list_page_1", "GET", ["/v1/officials?limit=50"], {}, False),
+                ("list_deep_page", "GET",
+                 [f"/v1/officials?limit=50&cursor={samples['deep_cursor']}"], {}, False),
+                ("post_create", "POST", ["/v1/officials"],
+                 {"headers": {"Content-Type": "application/json"},
+                  "body": '{"name": "Bench Official", "other_names": [{"name": "Бенч"}]}'}, True),
+                ("patch_if_match", "PATCH", by_id[:500],
+                 {"headers": {"Content-Type": "application/merge-patch+json", "If-Match": "*"},
+                  "body": '{"note": "benchmarked"}'}, True),
+            ]
+            for port in (8801, 8802):  # warm up: connections, prepared statements, caches
+                load.run(wrk, f"http://127.0.0.1:{port}", "GET", by_id,
+                         seconds=max(1.0, options.seconds / 2), connections=options.connections)
+            for name, method, paths, kwargs, with_floor in scenarios:
+                row = Row(name, workers, [], [])
+                rounds = options.rounds if name == "get_by_id" else max(1, options.rounds // 2)
+                for _ in range(rounds):
+                    if with_floor:
+                        row.floor.append(go(8802, method, paths, **kwargs))
+                    row.accord.append(go(8801, method, paths, **kwargs))
+                rows.append(row)
+                print(format_row(row), file=sys.stderr)
+            memory[f"accord, {workers} worker(s)"] = rss_mb(accord)
+            memory[f"floor, {workers} worker(s)"] = rss_mb(floor)
+    return rows, memory
+
+
+def format_row(row: Row) -> str:
+    ratio = row.ratio()
+    floor = f"{row.median(row.floor, 'requests_per_second'):>9,.0f}" if row.floor else " " * 9
+    return (f"| {row.scenario:<15} | {row.workers} | {row.median(row.accord, 'requests_per_second'):>9,.0f} "
+            f"| {row.median(row.accord, 'p50_ms'):>6.2f} | {row.median(row.accord, 'p99_ms'):>6.2f} "
+            f"| {floor} | {'' if ratio is None else f'{ratio:.2f}':>5} "
+            f"| {' '.join(f'{r.requests_per_second:,.0f}' for r in row.accord)} "
+            f"| {' '.join(f'{r.requests_per_second:,.0f}' for r in row.floor)} "
+            f"| {sum(r.errors for r in row.accord)} |")
+
+
+HEADER = ("| scenario        | w | Accord r/s | p50 ms | p99 ms | floor r/s | ratio "
+          "| Accord rounds | floor rounds | non-2xx/3xx |\n"
+          "|---|---|---|---|---|---|---|---|---|---|")
+
+
+async def explain(url: str, samples: dict[str, Any]) -> list[str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of every filter each listing offers, with a sample value;
+    a sequential scan of a table over 10,000 rows is flagged."""
+    values: dict[str, Any] = {
+        "kind": "ministry", "parent_id": samples["organization"], "country_code": "UA",
+        "name": "Medinskiy", "nationality_id": samples["organization"], "wikidata_id": "Q42",
+        "organization_id": samples["organization"], "single_holder": True,
+        "title": "Minister of Defence", "official_id": samples["official"],
+        "post_id": samples["post"], "status": "withdrawn", "from": date(1999, 1, 1),
+        "to": date(1999, 12, 31), "dated": True, "at": date(1990, 6, 1),
+    }
+    listings = {"organizations": organizations.LISTING, "officials": officials.LISTING,
+                "posts": posts.LISTING, "role-changes": role_changes.LISTING,
+                "tenures-of-official": tenures.TENURES_OF_OFFICIAL,
+                "holders-of-post": tenures.HOLDERS_OF_POST}
+    conn = await asyncpg.connect(url)
+    await init_connection(conn)
+    big = {r["relname"] for r in await conn.fetch(
+        "select relname from pg_class where relkind = 'r' and reltuples > 10000")}
+    lines = []
+    try:
+        for listing_name, listing in listings.items():
+            for name in listing.filters:
+                wanted = {name: values[name]}
+                if listing is tenures.HOLDERS_OF_POST and name == "at":
+                    wanted["post_id"] = values["post_id"]
+                sort = "date" if name == "dated" else None
+                sql, args = listing.query(listing.where(**wanted), limit=50, sort=sort)
+                plan = [r[0] for r in await conn.fetch(
+                    f"explain (analyze, buffers) {sql}", *args)]
+                seq = [line for line in plan if "Seq Scan on" in line
+                       and line.split("Seq Scan on ")[1].split()[0] in big]
+                flag = "SEQ SCAN ON A BIG TABLE" if seq else "index"
+                total = next((line for line in plan if "Execution Time" in line), "")
+                lines.append(f"### {listing_name} ?{name}= — {flag}; {total.strip()}\n")
+                lines.append("```\n" + "\n".join(plan) + "\n```\n")
+    finally:
+        await conn.close()
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python3 -m service bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="100k rows, short runs (< 2 min)")
+    parser.add_argument("--smoke", action="store_true", help="tiny data, 1 s runs (CI)")
+    parser.add_argument("--rows", type=int, default=None)
+    parser.add_argument("--workers", default=None, help="comma-separated, e.g. 1,2")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--results", type=Path, default=None,
+                        help="write the report (markdown) here, e.g. bench/RESULTS.md")
+    args = parser.parse_args()
+    if args.smoke:
+        options = Options(2_000, [1], 1, 1, args.connections, True, args.results)
+    elif args.quick:
+        options = Options(100_000, [1], 4, 2, args.connections, False, args.results)
+    else:
+        options = Options(1_000_000, [1, 2], 10, 3, args.connections, True, args.results)
+    if args.rows:
+        options.rows = args.rows
+    if args.workers:
+        options.workers = [int(w) for w in args.workers.split(",")]
+
+    started = time.perf_counter()
+    url, counts = asyncio.run(prepare(options.rows))
+    loaded = sum(v for k, v in counts.items() if k != "seconds_x1000")
+    seconds = counts["seconds_x1000"] / 1000
+    load_line = (f"loaded {loaded:,} rows ({', '.join(f'{k} {v:,}' for k, v in counts.items() if k != 'seconds_x1000')}) "
+                 f"in {seconds:.1f} s: {loaded / seconds:,.0f} rows/s")
+    print(load_line, file=sys.stderr)
+    samples = asyncio.run(_samples(url))
+    print(HEADER, file=sys.stderr)
+    rows, memory = measure(options, url, samples)
+    plans = asyncio.run(explain(url, samples)) if options.explain else []
+    report = [f"{load_line}\n", HEADER] + [format_row(row) for row in rows]
+    report.append("\nRSS per worker after the run (MB): " + "; ".join(
+        f"{name}: {values}" for name, values in memory.items()))
+    flagged = [line for line in plans if "SEQ SCAN" in line]
+    if plans:
+        report.append(f"\nEXPLAIN: {len(plans) // 2} listing filters, "
+                      f"{len(flagged)} with a sequential scan of a big table")
+    print("\n".join(report))
+    if options.results:
+        header = (f"# Benchmark results\n\n- date: {date.today()}\n- machine: {os.cpu_count()} "
+                  f"cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+                  f"{sys.platform}, Python {sys.version.split()[0]}\n"
+                  f"- command: `python3 -m service bench {' '.join(sys.argv[1:])}`\n"
+                  f"- wrk: 2 threads, {options.connections} connections, {options.seconds:g} s "
+                  f"per run; rounds alternate floor, Accord\n\n")
+        options.results.write_text(header + "\n".join(report) + "\n\n## Query plans\n\n"
+                                   + "\n".join(plans))
+    get_row = next(row for row in rows if row.scenario == "get_by_id")
+    print(f"bench finished in {time.perf_counter() - started:.0f} s")
+    print(f"get_by_id ratio to floor: {get_row.ratio():.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""The floor: a bare ASGI callable — no framework — with asyncpg and msgspec, running the very
+SQL Accord runs for an official (``service.resources.officials.TABLE``) on the same pool
+settings. Whatever Accord costs above this is the price of the framework and our mechanisms.
+It does only what the benchmark asks of it and nothing a real service would need."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+
+from service.core.database import Pool, create_pool, transaction
+from service.resources.officials import TABLE
+from service.settings import Settings
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+_state: dict[str, Pool] = {}
+_JSON = [(b"content-type", b"application/json")]
+
+
+async def _send(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _header(scope: dict[str, Any], name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                settings = Settings.from_env()
+                assert settings.database_url
+                _state["pool"] = await create_pool(settings.database_url, settings)
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await _state["pool"].close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    pool = _state["pool"]
+    method, path = scope["method"], scope["path"]
+    if path == "/v1/officials" and method == "POST":
+        data = _decode(await _body(receive))
+        async with transaction(pool) as conn:
+            row = await conn.fetchrow(
+                TABLE.insert_sql, data["name"], data.get("other_names", []),
+                data.get("wikidata_id"), data.get("nationality_id"), data.get("note"),
+            )
+        assert row is not None
+        body = _encode(dict(row.items()))
+        await _send(send, 201, body, [*_JSON, (b"etag", b'"%d"' % row["version"])])
+        return
+    try:
+        ident = uuid.UUID(path.removeprefix("/v1/officials/"))
+    except ValueError:
+        await _send(send, 404, b"{}", _JSON)
+        return
+    if method == "GET":
+        row = await pool.fetchrow(TABLE.get_sql, ident)
+        if row is None:
+            await _send(send, 404, b"{}", _JSON)
+            return
+        etag = b'"%d"' % row["version"]
+        if _header(scope, b"if-none-match") == etag:
+            await _send(send, 304, b"", [(b"etag", etag)])
+            return
+        await _send(send, 200, _encode(dict(row.items())), [*_JSON, (b"etag", etag)])
+        return
+    if method == "PATCH":
+        patch = _decode(await _body(receive))
+        async with transaction(pool) as conn:
+            row = await conn.fetchrow(TABLE.lock_sql, ident)
+            assert row is not None
+            current = dict(row.items())
+            current.update(patch)
+            row = await conn.fetchrow(
+                TABLE.update_sql, ident, current["name"], current["other_names"],
+                current["wikidata_id"], current["nationality_id"], current["note"],
+            )
+        assert row is not None
+        await _send(send, 200, _encode(dict(row.items())),
+                    [*_JSON, (b"etag", b'"%d"' % row["version"])])
+        return
+    await _send(send, 405, b"{}", _JSON)

@@ -89,7 +89,7 @@ def server(app: str, url: str, port: int, workers: int) -> Iterator[psutil.Proce
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
-         "--no-access-log", "--log-level", "warning"],
+         "--no-access-log", "--no-proxy-headers", "--log-level", "warning"],
         env=env,
     )
     try:
@@ -184,7 +184,7 @@ def measure(options: Options, url: str, samples: dict[str, Any]) -> tuple[list[R
             ]
             for port in (8801, 8802):  # warm up: connections, prepared statements, caches
                 load.run(wrk, f"http://127.0.0.1:{port}", "GET", by_id,
-                         seconds=max(1.0, options.seconds / 2), connections=options.connections)
+                         seconds=max(1, int(options.seconds / 2)), connections=options.connections)
             for name, method, paths, kwargs, with_floor in scenarios:
                 row = Row(name, workers, [], [])
                 rounds = options.rounds if name == "get_by_id" else max(1, options.rounds // 2)

@@ -74,7 +74,7 @@ def run(
         script.write(_lua(method, paths, headers or {}, body))
     try:
         output = subprocess.run(
-            [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+            [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency",
              "-s", script.name, base_url],
             check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         ).stdout

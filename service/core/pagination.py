@@ -23,6 +23,7 @@ from litestar.params import QueryParameter
 
 from service.core.database import Pool
 from service.core.problems import FieldError, ProblemError
+from service.core.responses import Encoded
 
 T = TypeVar("T")
 P = TypeVar("P", bound="Page[Any]")
@@ -206,7 +207,7 @@ class Listing(Generic[P]):
             next_cursor = codec.encode(scope, [last[name] for _, name, _ in key.columns])
             headers = {"Link": f'<{_next_url(request, next_cursor)}>; rel="next"'}
         page = self.page_type([self.make(row) for row in rows], next_cursor)
-        return Response(page, headers=headers)
+        return Encoded(page, headers=headers)
 
 
 def _next_url(request: Request[Any, Any, Any], cursor: str) -> str:

@@ -14,6 +14,7 @@ from litestar.datastructures import ResponseHeader
 from litestar.params import HeaderParameter, PathParameter
 
 from service.core.problems import FieldError, ProblemError
+from service.core.responses import Encoded
 
 S = TypeVar("S", bound=msgspec.Struct)
 C = TypeVar("C", bound=msgspec.Struct)
@@ -91,17 +92,17 @@ def read(item: S, if_none_match: str | None) -> Response[S]:
     version = cast(Versioned, item).version
     headers = {"ETag": etag(version)}
     if fresh(if_none_match, version):
-        return Response(content=cast(S, b""), status_code=304, headers=headers)
-    return Response(item, headers=headers)
+        return Encoded(None, status_code=304, headers=headers)
+    return Encoded(item, headers=headers)
 
 
 def written(item: S, status: int = 200) -> Response[S]:
-    return Response(item, status_code=status, headers={"ETag": etag(cast(Versioned, item).version)})
+    return Encoded(item, status_code=status, headers={"ETag": etag(cast(Versioned, item).version)})
 
 
 def created(request: Request[Any, Any, Any], item: S) -> Response[S]:
     location = f"{request.url.path.rstrip('/')}/{getattr(item, 'id')}"  # noqa: B009
-    return Response(
+    return Encoded(
         item,
         status_code=201,
         headers={"ETag": etag(cast(Versioned, item).version), "Location": location},

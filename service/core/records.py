@@ -88,14 +88,6 @@ def check_if_match(if_match: str | None, version: int) -> None:
         )
 
 
-def read(item: S, if_none_match: str | None) -> Response[S]:
-    version = cast(Versioned, item).version
-    headers = {"ETag": etag(version)}
-    if fresh(if_none_match, version):
-        return Encoded(None, status_code=304, headers=headers)
-    return Encoded(item, headers=headers)
-
-
 def written(item: S, status: int = 200) -> Response[S]:
     return Encoded(item, status_code=status, headers={"ETag": etag(cast(Versioned, item).version)})
 

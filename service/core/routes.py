@@ -24,7 +24,6 @@ from service.core.records import (
     IfNoneMatch,
     RecordId,
     created,
-    read,
     written,
 )
 from service.core.tables import Table
@@ -62,7 +61,7 @@ def record_handlers(
     async def get_record(
         request: Request[Any, Any, Any], id: RecordId, if_none_match: IfNoneMatch = None
     ) -> Any:
-        return read(await table.get(pool_of(request), id), if_none_match)
+        return await table.read(pool_of(request), id, if_none_match)
 
     async def create_record(request: Request[Any, Any, Any], data: Any) -> Any:
         async with transaction(pool_of(request)) as conn:

@@ -10,10 +10,12 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
+from litestar import Response
 
 from service.core.database import Connection, Pool
 from service.core.problems import not_found
-from service.core.records import check_if_match, patched
+from service.core.records import check_if_match, etag, fresh, patched
+from service.core.responses import Encoded
 
 NAME_MATCHES = "(search_names like accord_contains({0}) or accord_fold({0}) <% search_names)"
 """Filter on a table's ``search_names`` (all names, folded): a substring of any name, or a
@@ -68,11 +70,16 @@ class Table(Generic[R, C]):
         )
         self._delete = f"delete from {table} where id = $1"
 
-    async def get(self, pool: Pool, ident: UUID) -> R:
+    async def read(self, pool: Pool, ident: UUID, if_none_match: str | None) -> Response[R]:
+        """GET one record: 404, 304 while the client's ETag is current (decided on the row's
+        version, before any struct is built or encoded), else the record with its ETag."""
         row = await pool.fetchrow(self.get_sql, ident)
         if row is None:
             raise not_found(self.label, ident)
-        return self.make(row)
+        version: int = row["version"]
+        if fresh(if_none_match, version):
+            return Encoded(None, status_code=304, headers={"ETag": etag(version)})
+        return Encoded(self.make(row), headers={"ETag": etag(version)})
 
     async def exists(self, pool: Pool, ident: UUID) -> bool:
         found = await pool.fetchval(

@@ -110,6 +110,15 @@ def server(app: str, url: str, port: int, workers: int) -> Iterator[psutil.Proce
         process.wait(30)
 
 
+def peer_available() -> bool:
+    try:
+        import fastapi  # noqa: F401
+        import sqlalchemy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def rss_mb(parent: psutil.Process) -> list[float]:
     workers = parent.children(recursive=True) or [parent]
     return [round(worker.memory_info().rss / 2**20, 1) for worker in workers]
@@ -196,6 +205,15 @@ def measure(options: Options, url: str, samples: dict[str, Any]) -> tuple[list[R
                 print(format_row(row), file=sys.stderr)
             memory[f"accord, {workers} worker(s)"] = rss_mb(accord)
             memory[f"floor, {workers} worker(s)"] = rss_mb(floor)
+        if peer_available():
+            with server("bench.peer:app", url, 8803, workers) as peer:
+                load.run(wrk, "http://127.0.0.1:8803", "GET", by_id,
+                         seconds=max(1, int(options.seconds / 2)), connections=options.connections)
+                row = Row("peer_get_by_id", workers, [], [])
+                row.accord.append(go(8803, "GET", by_id))
+                rows.append(row)
+                print(format_row(row), file=sys.stderr)
+                memory[f"peer, {workers} worker(s)"] = rss_mb(peer)
     return rows, memory
 
 
@@ -305,6 +323,13 @@ def main() -> None:
                   f"per run; rounds alternate floor, Accord\n\n")
         options.results.write_text(header + "\n".join(report) + "\n\n## Query plans\n\n"
                                    + "\n".join(plans))
+    for row in rows:
+        if row.scenario == "peer_get_by_id":
+            ours = next(r for r in rows if r.scenario == "get_by_id" and r.workers == row.workers)
+            times = ours.median(ours.accord, "requests_per_second") / row.median(
+                row.accord, "requests_per_second")
+            print(f"get_by_id Accord / FastAPI+SQLAlchemy+pydantic, {row.workers} worker(s): "
+                  f"{times:.2f}x")
     get_row = next(row for row in rows if row.scenario == "get_by_id")
     print(f"bench finished in {time.perf_counter() - started:.0f} s")
     print(f"get_by_id ratio to floor: {get_row.ratio():.2f}")

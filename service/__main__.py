@@ -1,8 +1,8 @@
 """``python3 -m service COMMAND`` runs Accord from a fresh checkout with nothing but
 Python ≥ 3.11: on first use it creates ``.venv`` in the checkout, installs the locked
 dependencies there (again whenever pyproject.toml or constraints.txt change) and runs the
-command inside it. COMMAND is any ``accord`` command (``serve``, ``db migrate``…), or
-``test [pytest args]`` to run the test suite. Standard library only: it runs before the
+command inside it. COMMAND is any ``accord`` command (``serve``, ``db migrate``…),
+``test [pytest args]`` to run the test suite, or ``bench [options]`` for the benchmarks. Standard library only: it runs before the
 dependencies exist."""
 
 from __future__ import annotations
@@ -50,11 +50,13 @@ def _ensure_installed(extra: str | None) -> None:
 
 def main() -> None:
     args = sys.argv[1:]
-    testing = args[:1] == ["test"]
-    _ensure_installed("dev" if testing else None)
+    extras = {"test": "dev", "bench": "bench"}
+    _ensure_installed(extras.get(args[0]) if args else None)
     os.chdir(ROOT)
-    if testing:
+    if args[:1] == ["test"]:
         command = [str(PYTHON), "-m", "pytest", *args[1:]]
+    elif args[:1] == ["bench"]:
+        command = [str(PYTHON), "-m", "bench", *args[1:]]
     else:
         command = [str(PYTHON), "-m", "service.cli", *args]
     os.execv(command[0], command)

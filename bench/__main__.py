@@ -28,10 +28,10 @@ from typing import Any
 import asyncpg
 import psutil
 
-from bench import data, load
+from bench import data, load, pgbouncer
 from service import embedded, migrations, seed
 from service.core.database import init_connection
-from service.core.pagination import CursorCodec
+from service.core.pagination import CursorCodec, Listing
 from service.resources import officials, organizations, posts, role_changes, tenures
 from service.settings import default_data_dir
 
@@ -48,6 +48,8 @@ class Options:
     connections: int
     explain: bool
     results: Path | None
+    granian: bool = False
+    scale_out: bool = False
 
 
 async def _server_url() -> str:
@@ -84,14 +86,57 @@ async def prepare(rows: int) -> tuple[str, dict[str, int]]:
 
 
 @contextmanager
-def server(app: str, url: str, port: int, workers: int) -> Iterator[psutil.Process]:
-    env = {**os.environ, "ACCORD_DATABASE_URL": url, "ACCORD_LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
-         "--no-access-log", "--no-proxy-headers", "--log-level", "warning"],
-        env=env,
-    )
+def server(
+    app: str,
+    url: str,
+    port: int,
+    workers: int,
+    kind: str = "uvicorn",
+    env: dict[str, str] | None = None,
+) -> Iterator[psutil.Process]:
+    env = {**os.environ, "ACCORD_DATABASE_URL": url, "ACCORD_LOG_LEVEL": "WARNING", **(env or {})}
+    if kind == "granian":
+        command = [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--loop",
+            "uvloop",
+            "--no-ws",
+            "--log-level",
+            "warning",
+            app,
+        ]
+    else:
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--no-proxy-headers",
+            "--log-level",
+            "warning",
+        ]
+    process = subprocess.Popen(command, env=env)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -132,39 +177,53 @@ class Row:
     floor: list[load.Result]
 
     def median(self, results: list[load.Result], attribute: str) -> float:
-        return statistics.median(getattr(result, attribute) for result in results)
+        return float(statistics.median(getattr(result, attribute) for result in results))
 
     def ratio(self) -> float | None:
         if not self.floor:
             return None
-        ratios = [a.requests_per_second / f.requests_per_second
-                  for a, f in zip(self.accord, self.floor, strict=True)]
+        ratios = [
+            a.requests_per_second / f.requests_per_second
+            for a, f in zip(self.accord, self.floor, strict=True)
+        ]
         return statistics.median(ratios)
 
 
 async def _samples(url: str) -> dict[str, Any]:
     conn = await asyncpg.connect(url)
     try:
-        ids = [str(r["id"]) for r in await conn.fetch(
-            "select id from officials tablesample system (5) limit 2000")]
+        ids = [
+            str(r["id"])
+            for r in await conn.fetch("select id from officials tablesample system (5) limit 2000")
+        ]
         if len(ids) < 100:
             ids = [str(r["id"]) for r in await conn.fetch("select id from officials limit 2000")]
         count = await conn.fetchval("select count(*) from officials")
         deep = await conn.fetchval(
-            "select id from officials order by id offset $1 limit 1", min(500_000, count // 2))
+            "select id from officials order by id offset $1 limit 1", min(500_000, count // 2)
+        )
         secret = bytes(await conn.fetchval("select secret from accord_secret"))
         post = await conn.fetchval("select post_id from tenures limit 1")
         official = await conn.fetchval("select official_id from tenures limit 1")
         organization = await conn.fetchval(
-            "select parent_id from organizations where parent_id is not null limit 1")
+            "select parent_id from organizations where parent_id is not null limit 1"
+        )
     finally:
         await conn.close()
     cursor = CursorCodec(secret).encode(officials.LISTING.scope(), [deep])
-    return {"ids": ids, "deep_cursor": cursor, "post": post, "official": official,
-            "organization": organization, "officials": count}
+    return {
+        "ids": ids,
+        "deep_cursor": cursor,
+        "post": post,
+        "official": official,
+        "organization": organization,
+        "officials": count,
+    }
 
 
-def measure(options: Options, url: str, samples: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
+def measure(
+    options: Options, url: str, samples: dict[str, Any]
+) -> tuple[list[Row], dict[str, Any]]:
     wrk = load.ensure_wrk()
     rows: list[Row] = []
     memory: dict[str, Any] = {}
@@ -172,28 +231,65 @@ def measure(options: Options, url: str, samples: dict[str, Any]) -> tuple[list[R
     by_id = [f"/v1/officials/{ident}" for ident in ids]
 
     def go(port: int, method: str, paths: list[str], **kwargs: Any) -> load.Result:
-        return load.run(wrk, f"http://127.0.0.1:{port}", method, paths,
-                        seconds=options.seconds, connections=options.connections, **kwargs)
+        return load.run(
+            wrk,
+            f"http://127.0.0.1:{port}",
+            method,
+            paths,
+            seconds=options.seconds,
+            connections=options.connections,
+            **kwargs,
+        )
 
     for workers in options.workers:
-        with server("service.asgi:app", url, 8801, workers) as accord, \
-                server("bench.floor:app", url, 8802, workers) as floor:
+        with (
+            server("service.asgi:app", url, 8801, workers) as accord,
+            server("bench.floor:app", url, 8802, workers) as floor,
+        ):
             scenarios: list[tuple[str, str, list[str], dict[str, Any], bool]] = [
                 ("get_by_id", "GET", by_id, {}, True),
                 ("get_304", "GET", by_id, {"headers": {"If-None-Match": '"1"'}}, True),
                 ("list_page_1", "GET", ["/v1/officials?limit=50"], {}, False),
-                ("list_deep_page", "GET",
-                 [f"/v1/officials?limit=50&cursor={samples['deep_cursor']}"], {}, False),
-                ("post_create", "POST", ["/v1/officials"],
-                 {"headers": {"Content-Type": "application/json"},
-                  "body": '{"name": "Bench Official", "other_names": [{"name": "Бенч"}]}'}, True),
-                ("patch_if_match", "PATCH", by_id[:500],
-                 {"headers": {"Content-Type": "application/merge-patch+json", "If-Match": "*"},
-                  "body": '{"note": "benchmarked"}'}, True),
+                (
+                    "list_deep_page",
+                    "GET",
+                    [f"/v1/officials?limit=50&cursor={samples['deep_cursor']}"],
+                    {},
+                    False,
+                ),
+                (
+                    "post_create",
+                    "POST",
+                    ["/v1/officials"],
+                    {
+                        "headers": {"Content-Type": "application/json"},
+                        "body": '{"name": "Bench Official", "other_names": [{"name": "Бенч"}]}',
+                    },
+                    True,
+                ),
+                (
+                    "patch_if_match",
+                    "PATCH",
+                    by_id[:500],
+                    {
+                        "headers": {
+                            "Content-Type": "application/merge-patch+json",
+                            "If-Match": "*",
+                        },
+                        "body": '{"note": "benchmarked"}',
+                    },
+                    True,
+                ),
             ]
             for port in (8801, 8802):  # warm up: connections, prepared statements, caches
-                load.run(wrk, f"http://127.0.0.1:{port}", "GET", by_id,
-                         seconds=max(1, int(options.seconds / 2)), connections=options.connections)
+                load.run(
+                    wrk,
+                    f"http://127.0.0.1:{port}",
+                    "GET",
+                    by_id,
+                    seconds=max(1, int(options.seconds / 2)),
+                    connections=options.connections,
+                )
             for name, method, paths, kwargs, with_floor in scenarios:
                 row = Row(name, workers, [], [])
                 rounds = options.rounds if name == "get_by_id" else max(1, options.rounds // 2)
@@ -205,53 +301,132 @@ def measure(options: Options, url: str, samples: dict[str, Any]) -> tuple[list[R
                 print(format_row(row), file=sys.stderr)
             memory[f"accord, {workers} worker(s)"] = rss_mb(accord)
             memory[f"floor, {workers} worker(s)"] = rss_mb(floor)
+        if options.granian:
+            with (
+                server("service.asgi:app", url, 8804, workers, "granian"),
+                server("bench.floor:app", url, 8805, workers, "granian"),
+            ):
+                for port in (8804, 8805):
+                    load.run(
+                        wrk,
+                        f"http://127.0.0.1:{port}",
+                        "GET",
+                        by_id,
+                        seconds=max(1, int(options.seconds / 2)),
+                        connections=options.connections,
+                    )
+                row = Row("granian_get", workers, [], [])
+                for _ in range(options.rounds):
+                    row.floor.append(go(8805, "GET", by_id))
+                    row.accord.append(go(8804, "GET", by_id))
+                rows.append(row)
+                print(format_row(row), file=sys.stderr)
         if peer_available():
             with server("bench.peer:app", url, 8803, workers) as peer:
-                load.run(wrk, "http://127.0.0.1:8803", "GET", by_id,
-                         seconds=max(1, int(options.seconds / 2)), connections=options.connections)
+                load.run(
+                    wrk,
+                    "http://127.0.0.1:8803",
+                    "GET",
+                    by_id,
+                    seconds=max(1, int(options.seconds / 2)),
+                    connections=options.connections,
+                )
                 row = Row("peer_get_by_id", workers, [], [])
                 row.accord.append(go(8803, "GET", by_id))
                 rows.append(row)
                 print(format_row(row), file=sys.stderr)
                 memory[f"peer, {workers} worker(s)"] = rss_mb(peer)
+    if options.scale_out:
+        rows.extend(scale_out(url, by_id, go))
     return rows, memory
+
+
+def scale_out(url: str, by_id: list[str], go: Any) -> list[Row]:
+    """Accord through PgBouncer (transaction pooling) with 1, 2 and 3 worker processes, and
+    what turning asyncpg's statement cache off (needed behind PgBouncer < 1.21) costs."""
+    if not pgbouncer.available():
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "pgbouncer"], check=False, stdout=subprocess.DEVNULL
+        )
+    if not pgbouncer.available():
+        print("pgbouncer unavailable: scale-out skipped", file=sys.stderr)
+        return []
+    print(f"scale-out through {pgbouncer.version()}", file=sys.stderr)
+    rows = []
+    no_cache = {"ACCORD_STATEMENT_CACHE_SIZE": "0"}
+    with server("service.asgi:app", url, 8806, 1, env=no_cache):
+        go(8806, "GET", by_id)
+        row = Row("direct_no_cache", 1, [go(8806, "GET", by_id)], [])
+        rows.append(row)
+        print(format_row(row), file=sys.stderr)
+    with pgbouncer.running(url) as pooled:
+        for processes in (1, 2, 3):
+            with server("service.asgi:app", pooled, 8807, processes, env=no_cache):
+                go(8807, "GET", by_id)
+                row = Row("pgbouncer_get", processes, [go(8807, "GET", by_id)], [])
+                rows.append(row)
+                print(format_row(row), file=sys.stderr)
+    return rows
 
 
 def format_row(row: Row) -> str:
     ratio = row.ratio()
     floor = f"{row.median(row.floor, 'requests_per_second'):>9,.0f}" if row.floor else " " * 9
-    return (f"| {row.scenario:<15} | {row.workers} | {row.median(row.accord, 'requests_per_second'):>9,.0f} "
-            f"| {row.median(row.accord, 'p50_ms'):>6.2f} | {row.median(row.accord, 'p99_ms'):>6.2f} "
-            f"| {floor} | {'' if ratio is None else f'{ratio:.2f}':>5} "
-            f"| {' '.join(f'{r.requests_per_second:,.0f}' for r in row.accord)} "
-            f"| {' '.join(f'{r.requests_per_second:,.0f}' for r in row.floor)} "
-            f"| {sum(r.errors for r in row.accord)} |")
+    return (
+        f"| {row.scenario:<15} | {row.workers} "
+        f"| {row.median(row.accord, 'requests_per_second'):>9,.0f} "
+        f"| {row.median(row.accord, 'p50_ms'):>6.2f} | {row.median(row.accord, 'p99_ms'):>6.2f} "
+        f"| {floor} | {'' if ratio is None else f'{ratio:.2f}':>5} "
+        f"| {' '.join(f'{r.requests_per_second:,.0f}' for r in row.accord)} "
+        f"| {' '.join(f'{r.requests_per_second:,.0f}' for r in row.floor)} "
+        f"| {sum(r.errors for r in row.accord)} |"
+    )
 
 
-HEADER = ("| scenario        | w | Accord r/s | p50 ms | p99 ms | floor r/s | ratio "
-          "| Accord rounds | floor rounds | non-2xx/3xx |\n"
-          "|---|---|---|---|---|---|---|---|---|---|")
+HEADER = (
+    "| scenario        | w | Accord r/s | p50 ms | p99 ms | floor r/s | ratio "
+    "| Accord rounds | floor rounds | non-2xx/3xx |\n"
+    "|---|---|---|---|---|---|---|---|---|---|"
+)
 
 
 async def explain(url: str, samples: dict[str, Any]) -> list[str]:
     """EXPLAIN (ANALYZE, BUFFERS) of every filter each listing offers, with a sample value;
     a sequential scan of a table over 10,000 rows is flagged."""
     values: dict[str, Any] = {
-        "kind": "ministry", "parent_id": samples["organization"], "country_code": "UA",
-        "name": "Medinskiy", "nationality_id": samples["organization"], "wikidata_id": "Q42",
-        "organization_id": samples["organization"], "single_holder": True,
-        "title": "Minister of Defence", "official_id": samples["official"],
-        "post_id": samples["post"], "status": "withdrawn", "from": date(1999, 1, 1),
-        "to": date(1999, 12, 31), "dated": True, "at": date(1990, 6, 1),
+        "kind": "ministry",
+        "parent_id": samples["organization"],
+        "country_code": "UA",
+        "name": "Medinskiy",
+        "nationality_id": samples["organization"],
+        "wikidata_id": "Q42",
+        "organization_id": samples["organization"],
+        "single_holder": True,
+        "title": "Minister of Defence",
+        "official_id": samples["official"],
+        "post_id": samples["post"],
+        "status": "withdrawn",
+        "from": date(1999, 1, 1),
+        "to": date(1999, 12, 31),
+        "dated": True,
+        "at": date(1990, 6, 1),
     }
-    listings = {"organizations": organizations.LISTING, "officials": officials.LISTING,
-                "posts": posts.LISTING, "role-changes": role_changes.LISTING,
-                "tenures-of-official": tenures.TENURES_OF_OFFICIAL,
-                "holders-of-post": tenures.HOLDERS_OF_POST}
+    listings: dict[str, Listing[Any]] = {
+        "organizations": organizations.LISTING,
+        "officials": officials.LISTING,
+        "posts": posts.LISTING,
+        "role-changes": role_changes.LISTING,
+        "tenures-of-official": tenures.TENURES_OF_OFFICIAL,
+        "holders-of-post": tenures.HOLDERS_OF_POST,
+    }
     conn = await asyncpg.connect(url)
     await init_connection(conn)
-    big = {r["relname"] for r in await conn.fetch(
-        "select relname from pg_class where relkind = 'r' and reltuples > 10000")}
+    big = {
+        r["relname"]
+        for r in await conn.fetch(
+            "select relname from pg_class where relkind = 'r' and reltuples > 10000"
+        )
+    }
     lines = []
     try:
         for listing_name, listing in listings.items():
@@ -261,10 +436,12 @@ async def explain(url: str, samples: dict[str, Any]) -> list[str]:
                     wanted["post_id"] = values["post_id"]
                 sort = "date" if name == "dated" else None
                 sql, args = listing.query(listing.where(**wanted), limit=50, sort=sort)
-                plan = [r[0] for r in await conn.fetch(
-                    f"explain (analyze, buffers) {sql}", *args)]
-                seq = [line for line in plan if "Seq Scan on" in line
-                       and line.split("Seq Scan on ")[1].split()[0] in big]
+                plan = [r[0] for r in await conn.fetch(f"explain (analyze, buffers) {sql}", *args)]
+                seq = [
+                    line
+                    for line in plan
+                    if "Seq Scan on" in line and line.split("Seq Scan on ")[1].split()[0] in big
+                ]
                 flag = "SEQ SCAN ON A BIG TABLE" if seq else "index"
                 total = next((line for line in plan if "Execution Time" in line), "")
                 lines.append(f"### {listing_name} ?{name}= — {flag}; {total.strip()}\n")
@@ -281,17 +458,35 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--workers", default=None, help="comma-separated, e.g. 1,2")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--results", type=Path, default=None,
-                        help="write the report (markdown) here, e.g. bench/RESULTS.md")
+    parser.add_argument(
+        "--granian",
+        action="store_true",
+        help="also measure both apps under granian (always in a full run)",
+    )
+    parser.add_argument(
+        "--scale-out",
+        action="store_true",
+        help="also measure 1–3 processes through PgBouncer (always in a full run)",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="write the report (markdown) here, e.g. bench/RESULTS.md",
+    )
     args = parser.parse_args()
     if args.smoke:
         options = Options(2_000, [1], 1, 1, args.connections, True, args.results)
     elif args.quick:
         options = Options(100_000, [1], 4, 2, args.connections, False, args.results)
     else:
-        options = Options(1_000_000, [1, 2], 10, 3, args.connections, True, args.results)
+        options = Options(
+            1_000_000, [1, 2], 10, 3, args.connections, True, args.results, True, True
+        )
     if args.rows:
         options.rows = args.rows
+    options.granian = options.granian or args.granian
+    options.scale_out = options.scale_out or args.scale_out
     if args.workers:
         options.workers = [int(w) for w in args.workers.split(",")]
 
@@ -299,37 +494,49 @@ def main() -> None:
     url, counts = asyncio.run(prepare(options.rows))
     loaded = sum(v for k, v in counts.items() if k != "seconds_x1000")
     seconds = counts["seconds_x1000"] / 1000
-    load_line = (f"loaded {loaded:,} rows ({', '.join(f'{k} {v:,}' for k, v in counts.items() if k != 'seconds_x1000')}) "
-                 f"in {seconds:.1f} s: {loaded / seconds:,.0f} rows/s")
+    tables = ", ".join(f"{k} {v:,}" for k, v in counts.items() if k != "seconds_x1000")
+    load_line = (
+        f"loaded {loaded:,} rows ({tables}) in {seconds:.1f} s: {loaded / seconds:,.0f} rows/s"
+    )
     print(load_line, file=sys.stderr)
     samples = asyncio.run(_samples(url))
     print(HEADER, file=sys.stderr)
     rows, memory = measure(options, url, samples)
     plans = asyncio.run(explain(url, samples)) if options.explain else []
     report = [f"{load_line}\n", HEADER] + [format_row(row) for row in rows]
-    report.append("\nRSS per worker after the run (MB): " + "; ".join(
-        f"{name}: {values}" for name, values in memory.items()))
+    report.append(
+        "\nRSS per worker after the run (MB): "
+        + "; ".join(f"{name}: {values}" for name, values in memory.items())
+    )
     flagged = [line for line in plans if "SEQ SCAN" in line]
     if plans:
-        report.append(f"\nEXPLAIN: {len(plans) // 2} listing filters, "
-                      f"{len(flagged)} with a sequential scan of a big table")
+        report.append(
+            f"\nEXPLAIN: {len(plans) // 2} listing filters, "
+            f"{len(flagged)} with a sequential scan of a big table"
+        )
     print("\n".join(report))
     if options.results:
-        header = (f"# Benchmark results\n\n- date: {date.today()}\n- machine: {os.cpu_count()} "
-                  f"cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
-                  f"{sys.platform}, Python {sys.version.split()[0]}\n"
-                  f"- command: `python3 -m service bench {' '.join(sys.argv[1:])}`\n"
-                  f"- wrk: 2 threads, {options.connections} connections, {options.seconds:g} s "
-                  f"per run; rounds alternate floor, Accord\n\n")
-        options.results.write_text(header + "\n".join(report) + "\n\n## Query plans\n\n"
-                                   + "\n".join(plans))
+        header = (
+            f"# Benchmark results\n\n- date: {date.today()}\n- machine: {os.cpu_count()} "
+            f"cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+            f"{sys.platform}, Python {sys.version.split()[0]}\n"
+            f"- command: `python3 -m service bench {' '.join(sys.argv[1:])}`\n"
+            f"- wrk: 2 threads, {options.connections} connections, {options.seconds:g} s "
+            f"per run; rounds alternate floor, Accord\n\n"
+        )
+        options.results.write_text(
+            header + "\n".join(report) + "\n\n## Query plans\n\n" + "\n".join(plans)
+        )
     for row in rows:
         if row.scenario == "peer_get_by_id":
             ours = next(r for r in rows if r.scenario == "get_by_id" and r.workers == row.workers)
             times = ours.median(ours.accord, "requests_per_second") / row.median(
-                row.accord, "requests_per_second")
-            print(f"get_by_id Accord / FastAPI+SQLAlchemy+pydantic, {row.workers} worker(s): "
-                  f"{times:.2f}x")
+                row.accord, "requests_per_second"
+            )
+            print(
+                f"get_by_id Accord / FastAPI+SQLAlchemy+pydantic, {row.workers} worker(s): "
+                f"{times:.2f}x"
+            )
     get_row = next(row for row in rows if row.scenario == "get_by_id")
     print(f"bench finished in {time.perf_counter() - started:.0f} s")
     print(f"get_by_id ratio to floor: {get_row.ratio():.2f}")

@@ -11,8 +11,8 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from datetime import UTC, date, datetime
+from itertools import islice
 from typing import Any
 
 import asyncpg
@@ -192,8 +192,13 @@ async def load(conn: asyncpg.Connection[Any], rows: int, seed: int = 1) -> dict[
     now = datetime.now(UTC)
     base_ms = int(now.timestamp() * 1000) - 10_000_000
     counts: dict[str, int] = {}
-    total = (plan.organizations + plan.officials + plan.posts + plan.role_changes
-             + plan.posts * HOLDERS_PER_POST)
+    total = (
+        plan.organizations
+        + plan.officials
+        + plan.posts
+        + plan.role_changes
+        + plan.posts * HOLDERS_PER_POST
+    )
     progress = Progress(total)
 
     def ids(count: int, offset: int) -> list[uuid.UUID]:

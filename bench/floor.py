@@ -21,8 +21,13 @@ _JSON = [(b"content-type", b"application/json")]
 
 
 async def _send(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -61,8 +66,12 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         data = _decode(await _body(receive))
         async with transaction(pool) as conn:
             row = await conn.fetchrow(
-                TABLE.insert_sql, data["name"], data.get("other_names", []),
-                data.get("wikidata_id"), data.get("nationality_id"), data.get("note"),
+                TABLE.insert_sql,
+                data["name"],
+                data.get("other_names", []),
+                data.get("wikidata_id"),
+                data.get("nationality_id"),
+                data.get("note"),
             )
         assert row is not None
         body = _encode(dict(row.items()))
@@ -92,11 +101,17 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             current = dict(row.items())
             current.update(patch)
             row = await conn.fetchrow(
-                TABLE.update_sql, ident, current["name"], current["other_names"],
-                current["wikidata_id"], current["nationality_id"], current["note"],
+                TABLE.update_sql,
+                ident,
+                current["name"],
+                current["other_names"],
+                current["wikidata_id"],
+                current["nationality_id"],
+                current["note"],
             )
         assert row is not None
-        await _send(send, 200, _encode(dict(row.items())),
-                    [*_JSON, (b"etag", b'"%d"' % row["version"])])
+        await _send(
+            send, 200, _encode(dict(row.items())), [*_JSON, (b"etag", b'"%d"' % row["version"])]
+        )
         return
     await _send(send, 405, b"{}", _JSON)

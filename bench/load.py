@@ -25,8 +25,9 @@ def ensure_wrk() -> str:
     found = shutil.which("wrk")
     if found:
         return found
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL
+    )
     found = shutil.which("wrk")
     assert found, "wrk could not be installed"
     return found
@@ -39,8 +40,11 @@ def _quote(text: str) -> str:
 
 def _lua(method: str, paths: list[str], headers: dict[str, str], body: str | None) -> str:
     lines = ["local paths = {"] + [f"  {_quote(path)}," for path in paths] + ["}"]
-    lines.append("local headers = {" + ", ".join(
-        f"[ {_quote(name)} ] = {_quote(value)}" for name, value in headers.items()) + "}")
+    lines.append(
+        "local headers = {"
+        + ", ".join(f"[ {_quote(name)} ] = {_quote(value)}" for name, value in headers.items())
+        + "}"
+    )
     body_lua = "nil" if body is None else _quote(body)
     lines.append(f"local body = {body_lua}")
     lines.append("local n = 0")
@@ -74,9 +78,20 @@ def run(
         script.write(_lua(method, paths, headers or {}, body))
     try:
         output = subprocess.run(
-            [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency",
-             "-s", script.name, base_url],
-            check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                wrk,
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{seconds:g}s",
+                "--latency",
+                "-s",
+                script.name,
+                base_url,
+            ],
+            check=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         ).stdout
     finally:
         Path(script.name).unlink()
@@ -86,8 +101,11 @@ def run(
     p50 = _ms(re.search(r"\s50%\s+(\S+)", output)[1])  # type: ignore[index]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", output)[1])  # type: ignore[index]
     errors_match = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
-                              r"timeout (\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+        r"timeout (\d+)",
+        output,
+    )
     errors = int(errors_match[1]) if errors_match else 0
     if socket_errors:
         errors += sum(int(n) for n in socket_errors.groups())

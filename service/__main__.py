@@ -2,8 +2,8 @@
 Python ≥ 3.11: on first use it creates ``.venv`` in the checkout, installs the locked
 dependencies there (again whenever pyproject.toml or constraints.txt change) and runs the
 command inside it. COMMAND is any ``accord`` command (``serve``, ``db migrate``…),
-``test [pytest args]`` to run the test suite, or ``bench [options]`` for the benchmarks. Standard library only: it runs before the
-dependencies exist."""
+``test [pytest args]`` to run the test suite, or ``bench [options]`` for the benchmarks.
+Standard library only: it runs before the dependencies exist."""
 
 from __future__ import annotations
 

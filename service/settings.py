@@ -26,6 +26,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     pool_max_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 16
     statement_timeout_ms: Annotated[int, msgspec.Meta(ge=0)] = 15_000
     acquire_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    statement_cache_size: Annotated[int, msgspec.Meta(ge=0)] = 100
+    """asyncpg's prepared-statement cache per connection; 0 behind PgBouncer < 1.21 in
+    transaction mode (newer PgBouncer tracks prepared statements itself)."""
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
     log_level: LogLevel = "INFO"

@@ -58,6 +58,7 @@ async def create_pool(url: str, settings: Settings) -> Pool:
         init=init_connection,
         reset=_keep_session,
         timeout=settings.acquire_timeout_s,
+        statement_cache_size=settings.statement_cache_size,
         command_timeout=(
             settings.statement_timeout_ms / 1000 + 5 if settings.statement_timeout_ms else None
         ),

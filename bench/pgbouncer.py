@@ -4,6 +4,7 @@ PostgreSQL server, for the scale-out benchmark and the cross-process If-Match te
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -12,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 
 def available() -> bool:
@@ -32,12 +33,15 @@ def running(database_url: str, port: int = 6433, pool_size: int = 40) -> Iterato
     target = urlsplit(database_url)
     user = target.username or "postgres"
     database = target.path.lstrip("/")
+    # The embedded server listens on a Unix socket only: its directory comes as ?host=.
+    socket_dir = parse_qs(target.query).get("host", [None])[0]
+    host = socket_dir or target.hostname or "127.0.0.1"
     with tempfile.TemporaryDirectory() as directory:
         folder = Path(directory)
         folder.chmod(0o755)
         (folder / "users.txt").write_text(f'"{user}" ""\n')
         (folder / "pgbouncer.ini").write_text(f"""[databases]
-{database} = host={target.hostname or "127.0.0.1"} port={target.port or 5432} dbname={database}
+{database} = host={host} port={target.port or 5432} dbname={database}
 
 [pgbouncer]
 listen_addr = 127.0.0.1
@@ -52,7 +56,10 @@ ignore_startup_parameters = statement_timeout,idle_in_transaction_session_timeou
 """)
         command = ["pgbouncer", str(folder / "pgbouncer.ini")]
         if os.geteuid() == 0:
-            command[1:1] = ["-u", "postgres"]  # PgBouncer refuses to run as root
+            # PgBouncer refuses to run as root; run it as the server's own user, who can
+            # reach the server's socket directory.
+            owner = pwd.getpwuid(Path(socket_dir).stat().st_uid).pw_name if socket_dir else None
+            command[1:1] = ["-u", owner or "postgres"]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 10

@@ -63,7 +63,7 @@ _CHRONOLOGICAL = {
 }
 
 
-def _tenure_listing(name: str) -> Listing[TenurePage]:
+def _tenure_listing(name: str, filters: dict[str, str]) -> Listing[TenurePage]:
     return Listing(
         page_type=TenurePage,
         name=name,
@@ -71,16 +71,14 @@ def _tenure_listing(name: str) -> Listing[TenurePage]:
         sorts=_CHRONOLOGICAL,
         default_sort="start",
         make=row_to(Tenure),
-        filters={
-            "official_id": "t.official_id = {0}",
-            "post_id": "t.post_id = {0}",
-            "at": "t.period @> {0}::date",
-        },
+        filters=filters,
     )
 
 
-TENURES_OF_OFFICIAL = _tenure_listing("tenures-of-official")
-HOLDERS_OF_POST = _tenure_listing("holders-of-post")
+TENURES_OF_OFFICIAL = _tenure_listing("tenures-of-official", {"official_id": "t.official_id = {0}"})
+HOLDERS_OF_POST = _tenure_listing(
+    "holders-of-post", {"post_id": "t.post_id = {0}", "at": "t.period @> {0}::date"}
+)
 
 
 async def page_of_existing(

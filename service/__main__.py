@@ -50,7 +50,8 @@ def _ensure_installed(extra: str | None) -> None:
 
 def main() -> None:
     args = sys.argv[1:]
-    extras = {"test": "dev", "bench": "bench"}
+    # Tests type-check and smoke-test the benchmark too, so they need its extra.
+    extras = {"test": "dev,bench", "bench": "bench"}
     _ensure_installed(extras.get(args[0]) if args else None)
     os.chdir(ROOT)
     if args[:1] == ["test"]:

@@ -76,9 +76,12 @@ async def prepare(rows: int) -> tuple[str, dict[str, int]]:
     conn = await asyncpg.connect(url)
     try:
         await migrations.migrate(conn)
-        await init_connection(conn)
-        print(f"loading {rows:,} rows with COPY…", file=sys.stderr)
-        counts = await data.load(conn, rows)
+    finally:
+        await conn.close()
+    print(f"loading {rows:,} rows with COPY…", file=sys.stderr)
+    counts = await data.load(url, rows)
+    conn = await asyncpg.connect(url)
+    try:
         await seed.load(conn)
     finally:
         await conn.close()

@@ -5,6 +5,7 @@ would cost a PL/pgSQL call per row); the exclusion constraint still checks them.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sys
 import time
@@ -16,6 +17,8 @@ from itertools import islice
 from typing import Any
 
 import asyncpg
+
+from service.core.database import init_connection
 
 SYLLABLES = [
     "ka",
@@ -113,12 +116,14 @@ HOLDERS_PER_POST = 4
 BATCH = 20_000
 
 
+_VERSION_CLEAR = ~((0xF << 76) | (0x3 << 62))
+_VERSION_SET = (0x7 << 76) | (0x2 << 62)  # version 7, RFC 4122 variant
+
+
 def uuid7(at_ms: int, rng: random.Random) -> uuid.UUID:
     """The layout of the database's accord_uuid7(): 48-bit milliseconds, then random bits."""
-    value = (at_ms & ((1 << 48) - 1)) << 80 | rng.getrandbits(80)
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    return uuid.UUID(int=value)
+    value = ((at_ms & ((1 << 48) - 1)) << 80 | rng.getrandbits(80)) & _VERSION_CLEAR
+    return uuid.UUID(int=value | _VERSION_SET)
 
 
 @dataclass
@@ -185,21 +190,63 @@ def _name(rng: random.Random) -> tuple[str, list[dict[str, str]]]:
     return f"{given} {surname}", other
 
 
-async def load(conn: asyncpg.Connection[Any], rows: int, seed: int = 1) -> dict[str, int]:
-    """Fill an empty, migrated database; returns the counts loaded per table."""
+ORGANIZATION_COLUMNS = (
+    "id",
+    "name",
+    "kind",
+    "parent_id",
+    "country_code",
+    "other_names",
+    "created_at",
+    "updated_at",
+)
+OFFICIAL_COLUMNS = ("id", "name", "other_names", "nationality_id", "created_at", "updated_at")
+POST_COLUMNS = ("id", "title", "organization_id", "single_holder", "created_at", "updated_at")
+CHANGE_COLUMNS = (
+    "id",
+    "official_id",
+    "post_id",
+    "kind",
+    "status",
+    "effective_date",
+    "effective_precision",
+    "announced_date",
+    "announced_precision",
+    "created_at",
+    "updated_at",
+)
+TENURE_COLUMNS = (
+    "start_change_id",
+    "end_change_id",
+    "official_id",
+    "post_id",
+    "single_holder",
+    "acting",
+    "period",
+)
+KINDS = ["state", "government", "ministry", "agency", "media_outlet", "other"]
+
+
+async def load(url: str, rows: int, seed: int = 1) -> dict[str, int]:
+    """Fill an empty, migrated database; returns the counts loaded per table.
+
+    Two connections load at once (organizations, officials and half the posts' role changes
+    on one; posts and the other half on the other), so Python generates one batch while
+    PostgreSQL stores another."""
     rng = random.Random(seed)
     plan = Plan(rows)
     now = datetime.now(UTC)
     base_ms = int(now.timestamp() * 1000) - 10_000_000
     counts: dict[str, int] = {}
-    total = (
+    progress = Progress(
         plan.organizations
         + plan.officials
         + plan.posts
         + plan.role_changes
         + plan.posts * HOLDERS_PER_POST
     )
-    progress = Progress(total)
+
+    pick = rng.random
 
     def ids(count: int, offset: int) -> list[uuid.UUID]:
         return [uuid7(base_ms + offset + i, rng) for i in range(count)]
@@ -209,28 +256,15 @@ async def load(conn: asyncpg.Connection[Any], rows: int, seed: int = 1) -> dict[
     posts = ids(plan.posts, 3_000_000)
 
     async def copy(
-        table: str, columns: Sequence[str], records: Iterator[tuple[Any, ...]], count: int
+        conn: asyncpg.Connection[Any],
+        table: str,
+        columns: Sequence[str],
+        records: Iterator[tuple[Any, ...]],
     ) -> None:
         while batch := list(islice(records, BATCH)):
             await conn.copy_records_to_table(table, records=batch, columns=columns)
             progress.add(len(batch))
-        counts[table] = count
-
-    # Secondary indexes are dropped for the load and built once afterwards: a bulk build is
-    # several times cheaper than maintaining them row by row.
-    indexes = await conn.fetch(
-        """select i.indexname, i.indexdef from pg_indexes i
-            where i.schemaname = 'public'
-              and i.tablename in ('organizations', 'officials', 'posts', 'role_changes', 'tenures')
-              and not exists (select from pg_constraint c where c.conname = i.indexname)"""
-    )
-    for index in indexes:
-        await conn.execute(f'drop index "{index["indexname"]}"')
-
-    # Triggers (tenure rebuilds, parent cycles) are for API writes; bulk data is consistent
-    # by construction and its tenures are loaded directly below.
-    await conn.execute("set session_replication_role = replica")
-    kinds = ["state", "government", "ministry", "agency", "media_outlet", "other"]
+            counts[table] = counts.get(table, 0) + len(batch)
 
     def org_rows() -> Iterator[tuple[Any, ...]]:
         for i, ident in enumerate(orgs):
@@ -238,7 +272,7 @@ async def load(conn: asyncpg.Connection[Any], rows: int, seed: int = 1) -> dict[
             yield (
                 ident,
                 f"Organization {i} {rng.choice(FIELDS)}",
-                rng.choice(kinds),
+                rng.choice(KINDS),
                 parent,
                 rng.choice(["UA", "RU", "US", "TR", "PL", "DE", None]),
                 [{"name": f"Организация {i}", "lang": "ru"}],
@@ -246,55 +280,25 @@ async def load(conn: asyncpg.Connection[Any], rows: int, seed: int = 1) -> dict[
                 now,
             )
 
-    await copy(
-        "organizations",
-        (
-            "id",
-            "name",
-            "kind",
-            "parent_id",
-            "country_code",
-            "other_names",
-            "created_at",
-            "updated_at",
-        ),
-        org_rows(),
-        plan.organizations,
-    )
-
     def official_rows() -> Iterator[tuple[Any, ...]]:
         for ident in officials:
             name, other = _name(rng)
-            yield (ident, name, other, orgs[rng.randrange(len(orgs))], now, now)
-
-    await copy(
-        "officials",
-        ("id", "name", "other_names", "nationality_id", "created_at", "updated_at"),
-        official_rows(),
-        plan.officials,
-    )
+            yield (ident, name, other, orgs[int(pick() * len(orgs))], now, now)
 
     def post_rows() -> Iterator[tuple[Any, ...]]:
         for i, ident in enumerate(posts):
             title = rng.choice(TITLES).format(rng.choice(FIELDS)) + f" #{i}"
-            yield (ident, title, orgs[rng.randrange(len(orgs))], True, now, now)
+            yield (ident, title, orgs[int(pick() * len(orgs))], True, now, now)
 
-    await copy(
-        "posts",
-        ("id", "title", "organization_id", "single_holder", "created_at", "updated_at"),
-        post_rows(),
-        plan.posts,
-    )
-
-    tenures: list[tuple[Any, ...]] = []
-
-    def change_rows() -> Iterator[tuple[Any, ...]]:
-        offset = 5_000_000
-        for post in posts:
-            year = rng.randint(1960, 2000)
-            start = date(year, rng.randint(1, 12), rng.randint(1, 28))
+    def change_rows(
+        held: list[uuid.UUID], offset: int, tenures: list[tuple[Any, ...]]
+    ) -> Iterator[tuple[Any, ...]]:
+        """Each post held in turn by four officials; the successor takes over the day the
+        holder leaves, so one-holder posts never overlap."""
+        for post in held:
+            start = date(1960 + int(pick() * 41), 1 + int(pick() * 12), 1 + int(pick() * 28))
             for holder in range(HOLDERS_PER_POST):
-                official = officials[rng.randrange(len(officials))]
+                official = officials[int(pick() * len(officials))]
                 appointment = uuid7(base_ms + offset, rng)
                 offset += 1
                 yield (
@@ -310,8 +314,7 @@ async def load(conn: asyncpg.Connection[Any], rows: int, seed: int = 1) -> dict[
                     now,
                     now,
                 )
-                end_change = None
-                end = None
+                end_change = end = None
                 if holder < HOLDERS_PER_POST - 1:
                     end = date(
                         start.year + rng.randint(2, 6), rng.randint(1, 12), rng.randint(1, 28)
@@ -343,46 +346,54 @@ async def load(conn: asyncpg.Connection[Any], rows: int, seed: int = 1) -> dict[
                     )
                 )
                 if end is not None:
-                    start = end  # the successor takes over the day the holder leaves
+                    start = end
 
-    await copy(
-        "role_changes",
-        (
-            "id",
-            "official_id",
-            "post_id",
-            "kind",
-            "status",
-            "effective_date",
-            "effective_precision",
-            "announced_date",
-            "announced_precision",
-            "created_at",
-            "updated_at",
-        ),
-        change_rows(),
-        plan.role_changes,
-    )
-    await conn.copy_records_to_table(
-        "tenures",
-        records=tenures,
-        columns=(
-            "start_change_id",
-            "end_change_id",
-            "official_id",
-            "post_id",
-            "single_holder",
-            "acting",
-            "period",
-        ),
-    )
-    progress.add(len(tenures))
-    counts["tenures"] = len(tenures)
-    await conn.execute("set session_replication_role = origin")
-    await conn.execute("set maintenance_work_mem = '256MB'")
-    for index in indexes:
-        await conn.execute(index["indexdef"])
-    elapsed = progress.finish()
-    counts["seconds_x1000"] = int(elapsed * 1000)
-    await conn.execute("analyze")
+    async def changes(conn: asyncpg.Connection[Any], held: list[uuid.UUID], offset: int) -> None:
+        tenures: list[tuple[Any, ...]] = []
+        await copy(conn, "role_changes", CHANGE_COLUMNS, change_rows(held, offset, tenures))
+        await copy(conn, "tenures", TENURE_COLUMNS, iter(tenures))
+
+    async def first(conn: asyncpg.Connection[Any]) -> None:
+        await copy(conn, "organizations", ORGANIZATION_COLUMNS, org_rows())
+        await copy(conn, "officials", OFFICIAL_COLUMNS, official_rows())
+        await changes(conn, posts[: len(posts) // 2], 5_000_000)
+
+    async def second(conn: asyncpg.Connection[Any]) -> None:
+        await copy(conn, "posts", POST_COLUMNS, post_rows())
+        await changes(conn, posts[len(posts) // 2 :], 50_000_000)
+
+    conns = [await asyncpg.connect(url) for _ in range(2)]
+    try:
+        for conn in conns:
+            await init_connection(conn)
+            # Triggers (tenure rebuilds, parent cycles) and foreign-key checks are for API
+            # writes; bulk data is consistent by construction and brings its own tenures.
+            await conn.execute("set session_replication_role = replica")
+        main = conns[0]
+        # Secondary indexes are dropped for the load and built once afterwards: a bulk build
+        # is several times cheaper than maintaining them row by row.
+        indexes = await main.fetch(
+            """select i.indexname, i.indexdef from pg_indexes i
+                where i.schemaname = 'public'
+                  and i.tablename in ('organizations', 'officials', 'posts', 'role_changes',
+                                      'tenures')
+                  and not exists (select from pg_constraint c where c.conname = i.indexname)"""
+        )
+        for index in indexes:
+            await main.execute(f'drop index "{index["indexname"]}"')
+        await asyncio.gather(first(conns[0]), second(conns[1]))
+
+        async def build(conn: asyncpg.Connection[Any], share: list[asyncpg.Record]) -> None:
+            await conn.execute("set maintenance_work_mem = '256MB'")
+            for index in share:
+                await conn.execute(index["indexdef"])
+
+        # Both connections build indexes at once, one per core.
+        await asyncio.gather(build(conns[0], indexes[0::2]), build(conns[1], indexes[1::2]))
+        elapsed = progress.finish()
+        counts["seconds_x1000"] = int(elapsed * 1000)
+        await main.execute("analyze")
+    finally:
+        for conn in conns:
+            await conn.close()
     return counts

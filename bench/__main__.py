@@ -35,7 +35,6 @@ from service.core.pagination import CursorCodec, Listing
 from service.resources import officials, organizations, posts, role_changes, tenures
 from service.settings import default_data_dir
 
-LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = "accord_bench"
 
 
@@ -52,27 +51,9 @@ class Options:
     scale_out: bool = False
 
 
-async def _server_url() -> str:
-    configured = os.environ.get("ACCORD_DATABASE_URL")
-    if configured:
-        return configured
-    try:
-        conn = await asyncpg.connect(LOCAL_SERVER, timeout=3)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        return await asyncio.to_thread(embedded.start, default_data_dir())
-    await conn.close()
-    return LOCAL_SERVER
-
-
 async def prepare(rows: int) -> tuple[str, dict[str, int]]:
-    server = await _server_url()
-    conn = await asyncpg.connect(server)
-    try:
-        await conn.execute(f'drop database if exists "{DATABASE}" with (force)')
-        await conn.execute(f'create database "{DATABASE}"')
-    finally:
-        await conn.close()
-    url = embedded.with_database(server, DATABASE)
+    server = await embedded.find_server(os.environ.get("ACCORD_DATABASE_URL"), default_data_dir())
+    url = await embedded.recreate_database(server, DATABASE)
     conn = await asyncpg.connect(url)
     try:
         await migrations.migrate(conn)

@@ -4,6 +4,7 @@ every process that asks for it (``serve``, ``seed``, ``db migrate``, tests)."""
 
 from __future__ import annotations
 
+import asyncio
 import warnings
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,39 @@ async def resolve_url(database_url: str | None, data_dir: Path) -> str:
     """The configured database, or the ``accord`` database of the embedded server."""
     if database_url:
         return database_url
-    import asyncio
-
     server_url = await asyncio.to_thread(start, data_dir)
     return await ensure_database(server_url, "accord")
+
+
+LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+async def answers(url: str) -> bool:
+    try:
+        conn = await asyncpg.connect(url, timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+async def find_server(configured: str | None, data_dir: Path) -> str:
+    """A server for throwaway databases (tests, benchmarks): ``configured`` when given (the
+    word ``embedded`` forces the embedded server), else the PostgreSQL at 127.0.0.1:5432 when
+    it answers, else the embedded server in ``data_dir``."""
+    if configured and configured != "embedded":
+        return configured
+    if configured != "embedded" and await answers(LOCAL_SERVER):
+        return LOCAL_SERVER
+    return await asyncio.to_thread(start, data_dir)
+
+
+async def recreate_database(server_url: str, name: str) -> str:
+    """Drop (if present) and create database ``name``; returns its URL."""
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'drop database if exists "{name}" with (force)')
+        await conn.execute(f'create database "{name}"')
+    finally:
+        await conn.close()
+    return with_database(server_url, name)

@@ -21,36 +21,19 @@ from service.settings import Settings
 
 Client = TestClient[Litestar]
 
-LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-async def _answers(url: str) -> bool:
-    try:
-        conn = await asyncpg.connect(url, timeout=3)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        return False
-    await conn.close()
-    return True
-
 
 def _server_url() -> str:
     """``ACCORD_TEST_SERVER_URL``: a server URL, or ``embedded`` to force the embedded one."""
-    configured = os.environ.get("ACCORD_TEST_SERVER_URL")
-    if configured and configured != "embedded":
-        return configured
-    if configured != "embedded" and asyncio.run(_answers(LOCAL_SERVER)):
-        return LOCAL_SERVER
-    return embedded.start(Path(tempfile.gettempdir()) / "accord-test-pgdata")
+    return asyncio.run(
+        embedded.find_server(
+            os.environ.get("ACCORD_TEST_SERVER_URL"),
+            Path(tempfile.gettempdir()) / "accord-test-pgdata",
+        )
+    )
 
 
 async def _create(server_url: str, name: str) -> str:
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f'drop database if exists "{name}" with (force)')
-        await conn.execute(f'create database "{name}"')
-    finally:
-        await conn.close()
-    url = embedded.with_database(server_url, name)
+    url = await embedded.recreate_database(server_url, name)
     conn = await asyncpg.connect(url)
     try:
         await migrations.migrate(conn)

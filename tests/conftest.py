@@ -68,6 +68,12 @@ class Databases:
         self.names.append(name)
         return asyncio.run(_create(self.server_url, name))
 
+    def create_empty(self, purpose: str) -> str:
+        """A database with nothing in it, not even the migrations."""
+        name = f"accord_test_{purpose}_{os.getpid()}"
+        self.names.append(name)
+        return asyncio.run(embedded.recreate_database(self.server_url, name))
+
     def drop_all(self) -> None:
         for name in self.names:
             asyncio.run(_drop(self.server_url, name))

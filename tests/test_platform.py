@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from service import embedded, migrations
+from service import migrations
 from service.cli import CONTRACT, contract
 from tests.conftest import Client, Databases
 
@@ -83,18 +83,8 @@ async def _migrate_concurrently(url: str, runs: int) -> list[int]:
 
 
 @pytest.fixture
-def empty_database(databases: Databases) -> str:
-    async def make() -> str:
-        conn = await asyncpg.connect(databases.server_url)
-        name = f"accord_test_empty_{id(conn)}"
-        try:
-            await conn.execute(f'create database "{name}"')
-        finally:
-            await conn.close()
-        databases.names.append(name)
-        return embedded.with_database(databases.server_url, name)
-
-    return asyncio.run(make())
+def empty_database(databases: Databases, request: pytest.FixtureRequest) -> str:
+    return databases.create_empty(request.node.name.removeprefix("test_")[:30])
 
 
 def test_concurrent_migrations_apply_each_file_once(empty_database: str) -> None:

@@ -1,2 +1,2 @@
-"""Accord's benchmark suite: ``python3 -m service bench [--quick]`` (see bench/README in the
-project README, "Performance")."""
+"""Accord's benchmark suite: ``python3 -m service bench [--quick | --smoke]``; see the README,
+"Performance", and bench/RESULTS.md."""

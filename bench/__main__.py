@@ -79,46 +79,31 @@ def server(
     env: dict[str, str] | None = None,
 ) -> Iterator[psutil.Process]:
     env = {**os.environ, "ACCORD_DATABASE_URL": url, "ACCORD_LOG_LEVEL": "WARNING", **(env or {})}
+    listen = [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--log-level",
+        "warning",
+    ]
     if kind == "granian":
-        command = [
-            sys.executable,
-            "-m",
-            "granian",
-            "--interface",
-            "asgi",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--loop",
-            "uvloop",
-            "--no-ws",
-            "--log-level",
-            "warning",
-            app,
-        ]
+        command = [sys.executable, "-m", "granian", "--interface", "asgi", *listen, "--no-ws", app]
     else:
         command = [
             sys.executable,
             "-m",
             "uvicorn",
             app,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--loop",
-            "uvloop",
+            *listen,
             "--http",
             "httptools",
             "--no-access-log",
             "--no-proxy-headers",
-            "--log-level",
-            "warning",
         ]
     process = subprocess.Popen(command, env=env)
     try:

@@ -88,8 +88,8 @@ def check_if_match(if_match: str | None, version: int) -> None:
         )
 
 
-def written(item: S, status: int = 200) -> Response[S]:
-    return Encoded(item, status_code=status, headers={"ETag": etag(cast(Versioned, item).version)})
+def written(item: S) -> Response[S]:
+    return Encoded(item, headers={"ETag": etag(cast(Versioned, item).version)})
 
 
 def created(request: Request[Any, Any, Any], item: S) -> Response[S]:

@@ -171,6 +171,7 @@ def test_delete_is_409_while_referenced(client: Client) -> None:
         response = client.delete(url)
         assert response.status_code == 409, url
         assert response.json()["type"] == "/problems/reference"
+        assert response.json()["detail"].startswith("Still referenced from "), url
         assert client.get(url).status_code == 200
 
 

@@ -166,10 +166,12 @@ def problem_from_postgres(exc: asyncpg.PostgresError) -> ProblemError:
     if isinstance(exc, asyncpg.UniqueViolationError):
         return ProblemError(409, "duplicate", _constraint_detail(exc, "Already exists"))
     if isinstance(exc, asyncpg.ForeignKeyViolationError):
-        referenced = "is referenced by" in str(getattr(exc, "detail", "") or "")
-        message = (
-            "Still referenced by other records" if referenced else "Refers to a missing record"
-        )
+        # PostgreSQL reports the referencing table: on a delete, what still refers to the row.
+        if "is still referenced" in str(getattr(exc, "detail", "") or ""):
+            table = getattr(exc, "table_name", None) or "other records"
+            message = f"Still referenced from {table}; delete or change those first"
+        else:
+            message = "Refers to a missing record"
         return ProblemError(409, "reference", _constraint_detail(exc, message))
     if isinstance(exc, asyncpg.ExclusionViolationError):
         return ProblemError(

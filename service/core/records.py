@@ -5,7 +5,7 @@ patch (RFC 7396) validated exactly like a create."""
 from __future__ import annotations
 
 import typing
-from typing import Annotated, Any, Protocol, TypeVar, cast
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -18,11 +18,6 @@ from service.core.responses import Encoded
 
 S = TypeVar("S", bound=msgspec.Struct)
 C = TypeVar("C", bound=msgspec.Struct)
-
-
-class Versioned(Protocol):
-    @property
-    def version(self) -> int: ...
 
 
 IfNoneMatch = Annotated[
@@ -58,29 +53,39 @@ LOCATION_HEADER = ResponseHeader(
 )
 
 
-def etag(version: int) -> str:
-    return f'"{version}"'
+def etag(version: int, checksum: int | None = None) -> str:
+    """``"7"``: the record's version; ``"7-1a2b3c4d"`` when the representation also holds
+    values derived from other records (the checksum follows those)."""
+    return f'"{version}"' if checksum is None else f'"{version}-{checksum:08x}"'
 
 
 def _tags(header: str) -> list[str]:
-    return [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return [tag.strip() for tag in header.split(",")]
 
 
-def fresh(if_none_match: str | None, version: int) -> bool:
+def fresh(if_none_match: str | None, tag: str) -> bool:
     """True when the client's copy is current (weak comparison, RFC 9110 §13.1.2)."""
     if if_none_match is None:
         return False
-    tags = _tags(if_none_match)
-    return "*" in tags or etag(version) in tags
+    tags = [tag.removeprefix("W/") for tag in _tags(if_none_match)]
+    return "*" in tags or tag in tags
+
+
+def _version_of(tag: str) -> str | None:
+    """The record version a strong ETag names (``"7"`` and ``"7-1a2b3c4d"`` both name 7)."""
+    if len(tag) < 3 or not tag.startswith('"') or not tag.endswith('"'):
+        return None
+    return tag[1:-1].split("-", 1)[0]
 
 
 def check_if_match(if_match: str | None, version: int) -> None:
     """412 unless ``If-Match`` is absent, ``*`` or names the current version (strong
-    comparison, RFC 9110 §13.1.1)."""
+    comparison, RFC 9110 §13.1.1). A write changes only the record's own fields, so any ETag
+    of its current version will do, whatever derived values it was read with."""
     if if_match is None:
         return
-    tags = [tag.strip() for tag in if_match.split(",")]
-    if "*" not in tags and etag(version) not in tags:
+    tags = _tags(if_match)
+    if "*" not in tags and str(version) not in {_version_of(tag) for tag in tags}:
         raise ProblemError(
             412,
             "stale",
@@ -88,17 +93,13 @@ def check_if_match(if_match: str | None, version: int) -> None:
         )
 
 
-def written(item: S) -> Response[S]:
-    return Encoded(item, headers={"ETag": etag(cast(Versioned, item).version)})
+def written(item: S, tag: str) -> Response[S]:
+    return Encoded(item, headers={"ETag": tag})
 
 
-def created(request: Request[Any, Any, Any], item: S) -> Response[S]:
+def created(request: Request[Any, Any, Any], item: S, tag: str) -> Response[S]:
     location = f"{request.url.path.rstrip('/')}/{getattr(item, 'id')}"  # noqa: B009
-    return Encoded(
-        item,
-        status_code=201,
-        headers={"ETag": etag(cast(Versioned, item).version), "Location": location},
-    )
+    return Encoded(item, status_code=201, headers={"ETag": tag, "Location": location})
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

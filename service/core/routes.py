@@ -5,7 +5,7 @@ anything particular to it; the standard operations are the same everywhere."""
 # No ``from __future__ import annotations`` here: Litestar reads these handlers' annotations at
 # runtime, and each generated handler's body and return types are set per resource below.
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -13,7 +13,7 @@ from litestar import Request, Response, delete, get, patch, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
-from litestar.params import Body
+from litestar.params import Body, QueryParameter
 
 from service.core.database import pool_of, transaction
 from service.core.problems import problem_responses
@@ -26,7 +26,7 @@ from service.core.records import (
     created,
     written,
 )
-from service.core.tables import Table
+from service.core.tables import Embed, Table
 
 R = TypeVar("R", bound=msgspec.Struct)
 C = TypeVar("C", bound=msgspec.Struct)
@@ -50,30 +50,42 @@ def record_handlers(
     referenced_by: str,
     create_example: dict[str, Any],
     patch_example: dict[str, Any],
+    embeds: Sequence[Embed] = (),
 ) -> list[HTTPRouteHandler]:
     """``GET``/``PATCH``/``DELETE /{id}`` and ``POST /`` for one resource. ``name`` is the
     record's name in operation ids (``Organization`` → ``getOrganization``);
     ``referenced_by`` says what blocks a delete; the examples (from the worked example) show
-    in the contract and prefill Swagger UI's "Try it out"."""
+    in the contract and prefill Swagger UI's "Try it out"; ``embeds`` are what the GET can
+    embed on request (``?include=rounds,delegations``)."""
     label = table.label
     article = "an" if label[0] in "aeiou" else "a"
+    by_name = {embed.field: embed for embed in embeds}
 
     async def get_record(
         request: Request[Any, Any, Any], id: RecordId, if_none_match: IfNoneMatch = None
     ) -> Any:
         return await table.read(pool_of(request), id, if_none_match)
 
+    async def get_record_with(
+        request: Request[Any, Any, Any],
+        id: RecordId,
+        if_none_match: IfNoneMatch = None,
+        include: str | None = None,
+    ) -> Any:
+        wanted = [by_name[field] for field in dict.fromkeys(include.split(","))] if include else []
+        return await table.read(pool_of(request), id, if_none_match, wanted)
+
     async def create_record(request: Request[Any, Any, Any], data: Any) -> Any:
         async with transaction(pool_of(request)) as conn:
-            item = await table.insert(conn, data)
-        return created(request, item)
+            item, tag = await table.insert(conn, data)
+        return created(request, item, tag)
 
     async def update_record(
         request: Request[Any, Any, Any], id: RecordId, data: Any, if_match: IfMatch = None
     ) -> Any:
         async with transaction(pool_of(request)) as conn:
-            item = await table.update(conn, id, data, if_match)
-        return written(item)
+            item, tag = await table.update(conn, id, data, if_match)
+        return written(item, tag)
 
     async def delete_record(
         request: Request[Any, Any, Any], id: RecordId, if_match: IfMatch = None
@@ -82,15 +94,36 @@ def record_handlers(
             await table.delete(conn, id, if_match)
 
     response = Response[table.record]  # type: ignore[name-defined]
+    getter = _typed(get_record, **{"return": response})
+    description = None
+    if embeds:
+        choice = "|".join(by_name)
+        getter = _typed(
+            get_record_with,
+            include=Annotated[
+                str | None,
+                QueryParameter(
+                    pattern=f"^({choice})(,({choice}))*$",
+                    max_length=200,
+                    description=f"Comma-separated: {', '.join(f'`{f}`' for f in by_name)}.",
+                ),
+            ],
+            **{"return": response},
+        )
+        description = (
+            f"`include` embeds related records ({', '.join(by_name)}), one query for each "
+            "kind whatever their number; the ETag then covers them too."
+        )
     return [
         get(
             "/{id:uuid}",
             operation_id=f"get{name}",
             name=f"get{name}",
             summary=f"Get {article} {label}",
+            description=description,
             response_headers=[ETAG_HEADER],
             responses={**problem_responses(404), 304: NOT_MODIFIED},
-        )(_typed(get_record, **{"return": response})),
+        )(getter),
         post(
             "/",
             operation_id=f"create{name}",

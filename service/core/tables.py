@@ -4,15 +4,18 @@ version and timestamps) happens here, the same for every resource."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import asyncpg
 import msgspec
-from litestar import Response
+from litestar import Request, Response
 
-from service.core.database import Connection, Pool
+from service.core.database import Connection, Pool, pool_of
+from service.core.pagination import Listing, Page
 from service.core.problems import not_found
 from service.core.records import check_if_match, etag, fresh, patched
 from service.core.responses import Encoded
@@ -23,6 +26,7 @@ name close enough to it by trigram word similarity (``Medinskiy`` finds ``Medins
 
 R = TypeVar("R", bound=msgspec.Struct)
 C = TypeVar("C", bound=msgspec.Struct)
+P = TypeVar("P", bound=Page[Any])
 
 
 def row_to(struct: type[R]) -> Callable[[asyncpg.Record], R]:
@@ -34,10 +38,72 @@ def row_to(struct: type[R]) -> Callable[[asyncpg.Record], R]:
     return make
 
 
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A list inside a record (a negotiation's parties, a delegation's members) kept as rows of
+    a table of its own, so PostgreSQL checks every reference in it. The rows belong to the
+    record: written with it, replaced whole when it changes, deleted with it; ``position``
+    keeps the client's order."""
+
+    field: str
+    """The list's name in the record struct."""
+    table: str
+    parent: str
+    """The column naming the record the row belongs to."""
+    columns: tuple[tuple[str, str], ...]
+    """(column, SQL type) filled from each element, in order."""
+    item: str
+    """SQL for one element of the list as read back, over the link table aliased ``l``."""
+    row: Callable[[Any], Sequence[Any]] | None = None
+    """Element → column values; by default the element itself (one column) or its
+    attributes named like the columns."""
+
+    def values(self, element: Any) -> Sequence[Any]:
+        if self.row is not None:
+            return self.row(element)
+        if len(self.columns) == 1:
+            return (element,)
+        return tuple(getattr(element, name) for name, _ in self.columns)
+
+    def read_sql(self, owner: str) -> str:
+        return (
+            f"coalesce((select jsonb_agg({self.item} order by l.position) from {self.table} l "
+            f"where l.{self.parent} = {owner}.id), '[]'::jsonb) as {self.field}"
+        )
+
+    def insert_sql(self) -> str:
+        names = ", ".join(name for name, _ in self.columns)
+        arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(self.columns, 2))
+        return (
+            f"insert into {self.table} ({self.parent}, position, {names}) "
+            f"select $1, u.position, {', '.join(f'u.{n}' for n, _ in self.columns)} "
+            f"from unnest({arrays}) with ordinality as u({names}, position)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Embed:
+    """Records of another table that a read embeds on request (``?include=``): those whose
+    ``column`` names the record, in ``order``, fetched in one query."""
+
+    field: str
+    """The field of the record struct that holds them (unset unless asked for)."""
+    table: Table[Any, Any]
+    column: str
+    order: str
+
+    @property
+    def sql(self) -> str:
+        return f"{self.table.select} where {self.column} = $1 order by {self.order}"
+
+
 class Table(Generic[R, C]):
     """A resource's table: ``columns`` is the select list (plain column names or expressions
     with aliases, valid both after ``select`` and after ``returning``); ``writes`` are the
-    columns ``params`` fills, in order, from a create struct."""
+    columns ``params`` fills, in order, from a create struct; ``links`` are its lists kept in
+    tables of their own; ``derived`` are read-only values computed from other records
+    (name → SQL expression), which count in the ETag since the record's version does not
+    follow them."""
 
     def __init__(
         self,
@@ -49,37 +115,77 @@ class Table(Generic[R, C]):
         create: type[C],
         writes: Sequence[str],
         params: Callable[[C], Sequence[Any]],
+        links: Sequence[Link] = (),
+        derived: Mapping[str, str] | None = None,
     ) -> None:
         self.table = table
         self.label = label
         self.record = record
         self.create = create
         self.params = params
+        self.links = tuple(links)
+        self.derived = tuple(derived or ())
         self.make = row_to(record)
-        self.select = f"select {columns} from {table}"
+        select_list = ", ".join(
+            [
+                columns,
+                *(link.read_sql(table) for link in self.links),
+                *(f"{expr} as {name}" for name, expr in (derived or {}).items()),
+            ]
+        )
+        self.select = f"select {select_list} from {table}"
         self.get_sql = f"{self.select} where id = $1"
-        self.lock_sql = f"{self.select} where id = $1 for update"
+        self.lock_sql = f"{self.select} where id = $1 for update of {table}"
+        # Links and derived values are read back once the whole record is written.
+        returning = "id" if self.links or self.derived else columns
         placeholders = ", ".join(f"${i}" for i in range(1, len(writes) + 1))
         self.insert_sql = (
-            f"insert into {table} ({', '.join(writes)}) values ({placeholders}) returning {columns}"
+            f"insert into {table} ({', '.join(writes)}) values ({placeholders}) "
+            f"returning {returning}"
         )
         assignments = ", ".join(f"{col} = ${i}" for i, col in enumerate(writes, start=2))
         self.update_sql = (
             f"update {table} set {assignments}, version = version + 1, updated_at = now() "
-            f"where id = $1 returning {columns}"
+            f"where id = $1 returning {returning}"
         )
         self._delete = f"delete from {table} where id = $1"
 
-    async def read(self, pool: Pool, ident: UUID, if_none_match: str | None) -> Response[R]:
-        """GET one record: 404, 304 while the client's ETag is current (decided on the row's
-        version, before any struct is built or encoded), else the record with its ETag."""
+    def tag(self, row: asyncpg.Record) -> str:
+        """The ETag of a row as read: its version, plus a checksum of its derived values."""
+        if not self.derived:
+            return etag(row["version"])
+        derived = msgspec.json.encode([row[name] for name in self.derived])
+        return etag(row["version"], zlib.crc32(derived))
+
+    async def read(
+        self,
+        pool: Pool,
+        ident: UUID,
+        if_none_match: str | None,
+        embeds: Sequence[Embed] = (),
+    ) -> Response[R]:
+        """GET one record: 404, 304 while the client's ETag is current (decided on the rows,
+        before any struct is built or encoded), else the record with its ETag. Each embed
+        adds one query for all its records; their ETags count in the record's."""
+        row = await self.fetch(pool, ident)
+        tag = self.tag(row)
+        embedded = [(embed, await pool.fetch(embed.sql, ident)) for embed in embeds]
+        if embedded:
+            tags = [tag, *([embed.table.tag(r) for r in rows] for embed, rows in embedded)]
+            tag = etag(row["version"], zlib.crc32(msgspec.json.encode(tags)))
+        if fresh(if_none_match, tag):
+            return Encoded(None, status_code=304, headers={"ETag": tag})
+        item = self.make(row)
+        if embedded:
+            parts = {embed.field: [embed.table.make(r) for r in rows] for embed, rows in embedded}
+            item = msgspec.structs.replace(item, **parts)
+        return Encoded(item, headers={"ETag": tag})
+
+    async def fetch(self, pool: Pool | Connection, ident: UUID) -> asyncpg.Record:
         row = await pool.fetchrow(self.get_sql, ident)
         if row is None:
             raise not_found(self.label, ident)
-        version: int = row["version"]
-        if fresh(if_none_match, version):
-            return Encoded(None, status_code=304, headers={"ETag": etag(version)})
-        return Encoded(self.make(row), headers={"ETag": etag(version)})
+        return row
 
     async def exists(self, pool: Pool, ident: UUID) -> bool:
         found = await pool.fetchval(
@@ -87,23 +193,40 @@ class Table(Generic[R, C]):
         )
         return bool(found)
 
-    async def insert(self, conn: Connection, data: C) -> R:
+    async def insert(self, conn: Connection, data: C) -> tuple[R, str]:
+        """Insert a record and its lists; the record as stored, with its ETag."""
         row = await conn.fetchrow(self.insert_sql, *self.params(data))
         assert row is not None
-        return self.make(row)
+        if self.links or self.derived:
+            await self._write_links(conn, row["id"], data, replace=False)
+            row = await self.fetch(conn, row["id"])
+        return self.make(row), self.tag(row)
 
     async def update(
         self, conn: Connection, ident: UUID, patch: msgspec.Struct, if_match: str | None
-    ) -> R:
+    ) -> tuple[R, str]:
+        """Apply a merge patch under a row lock; the record as stored, with its ETag."""
         row = await conn.fetchrow(self.lock_sql, ident)
         if row is None:
             raise not_found(self.label, ident)
-        current = self.make(row)
-        check_if_match(if_match, getattr(current, "version"))  # noqa: B009
-        data = patched(current, patch, self.create)
+        check_if_match(if_match, row["version"])
+        data = patched(self.make(row), patch, self.create)
         row = await conn.fetchrow(self.update_sql, ident, *self.params(data))
         assert row is not None
-        return self.make(row)
+        if self.links or self.derived:
+            await self._write_links(conn, ident, data, replace=True)
+            row = await self.fetch(conn, ident)
+        return self.make(row), self.tag(row)
+
+    async def _write_links(self, conn: Connection, ident: UUID, data: C, *, replace: bool) -> None:
+        for link in self.links:
+            if replace:
+                await conn.execute(f"delete from {link.table} where {link.parent} = $1", ident)
+            elements = getattr(data, link.field)
+            if elements:
+                rows = [link.values(element) for element in elements]
+                columns = [list(column) for column in zip(*rows, strict=True)]
+                await conn.execute(link.insert_sql(), ident, *columns)
 
     async def delete(self, conn: Connection, ident: UUID, if_match: str | None) -> None:
         version = await conn.fetchval(
@@ -113,3 +236,23 @@ class Table(Generic[R, C]):
             raise not_found(self.label, ident)
         check_if_match(if_match, version)
         await conn.execute(self._delete, ident)
+
+
+async def page_of_existing(
+    request: Request[Any, Any, Any],
+    listing: Listing[P],
+    filters: Sequence[tuple[str, Any]],
+    parent: Table[Any, Any],
+    parent_id: UUID,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Response[P]:
+    """A page of a record's sub-collection (a post's holders, a memorandum's versions); 404,
+    not an empty page, when the record itself does not exist. The existence check runs only
+    when page 1 is empty."""
+    response = await listing.page(request, filters, limit=limit, cursor=cursor)
+    page = response.content
+    if not page.items and cursor is None and not await parent.exists(pool_of(request), parent_id):
+        raise not_found(parent.label, parent_id)
+    return response

@@ -16,9 +16,9 @@ from service.core.params import NameQuery, WikidataQuery
 from service.core.problems import problem_responses
 from service.core.records import RecordId, patch_of
 from service.core.routes import record_handlers
-from service.core.tables import NAME_MATCHES, Table
+from service.core.tables import NAME_MATCHES, Table, page_of_existing
 from service.core.types import Name, Note, OtherNames, WikidataId
-from service.resources.tenures import TENURES_OF_OFFICIAL, TenurePage, page_of_existing
+from service.resources.tenures import TENURES_OF_OFFICIAL, TenurePage
 
 # --- structs -----------------------------------------------------------------------------------
 

@@ -16,9 +16,9 @@ from service.core.params import NameQuery
 from service.core.problems import problem_responses
 from service.core.records import RecordId, patch_of
 from service.core.routes import record_handlers
-from service.core.tables import Table
+from service.core.tables import Table, page_of_existing
 from service.core.types import Note, Title
-from service.resources.tenures import HOLDERS_OF_POST, TenurePage, page_of_existing
+from service.resources.tenures import HOLDERS_OF_POST, TenurePage
 
 # --- structs -----------------------------------------------------------------------------------
 

@@ -5,18 +5,13 @@ an index. Served as ``/v1/posts/{id}/holders`` and ``/v1/officials/{id}/tenures`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date
-from typing import Any
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response
 
-from service.core.database import pool_of
 from service.core.pagination import Listing, Page, SortKey
-from service.core.problems import not_found
-from service.core.tables import Table, row_to
+from service.core.tables import row_to
 from service.core.types import PartialDate
 
 # --- structs -----------------------------------------------------------------------------------
@@ -79,22 +74,3 @@ TENURES_OF_OFFICIAL = _tenure_listing("tenures-of-official", {"official_id": "t.
 HOLDERS_OF_POST = _tenure_listing(
     "holders-of-post", {"post_id": "t.post_id = {0}", "at": "t.period @> {0}::date"}
 )
-
-
-async def page_of_existing(
-    request: Request[Any, Any, Any],
-    listing: Listing[TenurePage],
-    filters: Sequence[tuple[str, Any]],
-    parent: Table[Any, Any],
-    parent_id: UUID,
-    *,
-    limit: int,
-    cursor: str | None,
-) -> Response[TenurePage]:
-    """A page of a record's derived sub-collection; 404 (not an empty page) when the record
-    itself does not exist. The existence check runs only when page 1 is empty."""
-    response = await listing.page(request, filters, limit=limit, cursor=cursor)
-    page = response.content
-    if not page.items and cursor is None and not await parent.exists(pool_of(request), parent_id):
-        raise not_found(parent.label, parent_id)
-    return response

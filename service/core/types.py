@@ -15,6 +15,12 @@ Name = Annotated[
     msgspec.Meta(min_length=1, max_length=300, description="A name as written in its script."),
 ]
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+Text = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=20000, description="A summary in prose.")
+]
+FullText = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=500000, description="A document's full text.")
+]
 Note = Annotated[
     str,
     msgspec.Meta(

@@ -5,11 +5,26 @@ from collections.abc import Callable
 
 from litestar import Router
 
-from service.resources import officials, organizations, posts, role_changes
+from service.resources import (
+    agreements,
+    delegations,
+    memoranda,
+    negotiations,
+    officials,
+    organizations,
+    posts,
+    role_changes,
+    rounds,
+)
 
 ROUTERS: list[Callable[[], Router]] = [
     organizations.router,
     officials.router,
     posts.router,
     role_changes.router,
+    negotiations.router,
+    delegations.router,
+    rounds.router,
+    memoranda.router,
+    agreements.router,
 ]

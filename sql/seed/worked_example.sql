@@ -122,3 +122,113 @@ insert into role_changes (id, official_id, post_id, kind, status, effective_date
  '0193a0a2-0000-7000-8000-000000000004', 'appointment', 'effective', '2020-01-01', 'month',
  null, null, null)
 on conflict (id) do nothing;
+
+-- The negotiation part of the news item: the direct Russia–Ukraine talks hosted in Istanbul,
+-- which the Kremlin describes as held with U.S. mediation; two rounds held (16 May and
+-- 2 June 2025) with Medinsky and Umerov heading the delegations; a third round awaited, to
+-- discuss the draft memoranda the parties exchanged; the humanitarian agreements of Istanbul.
+insert into negotiations (id, title, status, start_date, start_precision, note) values
+('0193a0a4-0000-7000-8000-000000000001', 'Russia–Ukraine direct talks in Istanbul', 'active',
+ '2025-05-16', 'day',
+ 'The first direct talks between the two since spring 2022; held at the level of the heads of delegations.')
+on conflict (id) do nothing;
+
+insert into negotiation_parties (negotiation_id, position, organization_id) values
+('0193a0a4-0000-7000-8000-000000000001', 1, '0193a0a0-0000-7000-8000-000000000001'),
+('0193a0a4-0000-7000-8000-000000000001', 2, '0193a0a0-0000-7000-8000-000000000002')
+on conflict do nothing;
+
+insert into negotiation_mediators (negotiation_id, position, organization_id, role) values
+('0193a0a4-0000-7000-8000-000000000001', 1, '0193a0a0-0000-7000-8000-000000000003', 'mediator'),
+('0193a0a4-0000-7000-8000-000000000001', 2, '0193a0a0-0000-7000-8000-000000000004', 'host')
+on conflict do nothing;
+
+insert into rounds (id, negotiation_id, ordinal, status, venue_city, venue_country_code,
+                    venue_place, start_date, start_precision, end_date, end_precision,
+                    outcome, note) values
+('0193a0a5-0000-7000-8000-000000000001', '0193a0a4-0000-7000-8000-000000000001', 1, 'held',
+ 'Istanbul', 'TR', 'Dolmabahçe Palace', '2025-05-16', 'day', '2025-05-16', 'day',
+ 'Agreed to exchange 1,000 prisoners of war for 1,000, and that each side would set out its vision of a ceasefire in detail.',
+ null),
+('0193a0a5-0000-7000-8000-000000000002', '0193a0a4-0000-7000-8000-000000000001', 2, 'held',
+ 'Istanbul', 'TR', 'Çırağan Palace', '2025-06-02', 'day', '2025-06-02', 'day',
+ 'The parties exchanged draft memoranda; agreed to exchange severely wounded, seriously ill and young prisoners of war and to hand over the bodies of fallen soldiers.',
+ null),
+('0193a0a5-0000-7000-8000-000000000003', '0193a0a4-0000-7000-8000-000000000001', 3, 'awaited',
+ null, null, null, null, null, null, null, null,
+ 'Russia awaits Ukraine''s proposals to begin it (Peskov''s press briefing, reported by Anadolu Agency); the parties are to discuss the draft memoranda they exchanged, following procedures agreed in Istanbul. No date or venue set.')
+on conflict (id) do nothing;
+
+insert into delegations (id, negotiation_id, party_id, name) values
+('0193a0a6-0000-7000-8000-000000000001', '0193a0a4-0000-7000-8000-000000000001',
+ '0193a0a0-0000-7000-8000-000000000001', 'Delegation of Russia'),
+('0193a0a6-0000-7000-8000-000000000002', '0193a0a4-0000-7000-8000-000000000001',
+ '0193a0a0-0000-7000-8000-000000000002', 'Delegation of Ukraine')
+on conflict (id) do nothing;
+
+-- Both heads since the first round, still heads (their period stays open).
+insert into delegation_members (delegation_id, position, official_id, role, from_round_id) values
+('0193a0a6-0000-7000-8000-000000000001', 1, '0193a0a1-0000-7000-8000-000000000001', 'head',
+ '0193a0a5-0000-7000-8000-000000000001'),
+('0193a0a6-0000-7000-8000-000000000002', 1, '0193a0a1-0000-7000-8000-000000000002', 'head',
+ '0193a0a5-0000-7000-8000-000000000001')
+on conflict do nothing;
+
+insert into round_mediators (round_id, position, organization_id) values
+('0193a0a5-0000-7000-8000-000000000001', 1, '0193a0a0-0000-7000-8000-000000000004'),
+('0193a0a5-0000-7000-8000-000000000002', 1, '0193a0a0-0000-7000-8000-000000000004')
+on conflict do nothing;
+
+insert into round_delegations (round_id, position, delegation_id) values
+('0193a0a5-0000-7000-8000-000000000001', 1, '0193a0a6-0000-7000-8000-000000000001'),
+('0193a0a5-0000-7000-8000-000000000001', 2, '0193a0a6-0000-7000-8000-000000000002'),
+('0193a0a5-0000-7000-8000-000000000002', 1, '0193a0a6-0000-7000-8000-000000000001'),
+('0193a0a5-0000-7000-8000-000000000002', 2, '0193a0a6-0000-7000-8000-000000000002')
+on conflict do nothing;
+
+insert into memoranda (id, negotiation_id, author_id, title, status, exchanged_round_id, note) values
+('0193a0a7-0000-7000-8000-000000000001', '0193a0a4-0000-7000-8000-000000000001',
+ '0193a0a0-0000-7000-8000-000000000001', 'Russia''s draft memorandum on a settlement',
+ 'exchanged', '0193a0a5-0000-7000-8000-000000000002', null),
+('0193a0a7-0000-7000-8000-000000000002', '0193a0a4-0000-7000-8000-000000000001',
+ '0193a0a0-0000-7000-8000-000000000002', 'Ukraine''s draft memorandum on a settlement',
+ 'exchanged', '0193a0a5-0000-7000-8000-000000000002', null)
+on conflict (id) do nothing;
+
+-- Russia handed its draft over at the second round; the day Ukraine's reached the Russian
+-- side is not in the worked example, so its version is dated to the year only.
+insert into memorandum_versions (memorandum_id, number, version_date, version_precision, summary) values
+('0193a0a7-0000-7000-8000-000000000001', 1, '2025-06-02', 'day',
+ 'Russia''s conditions for a ceasefire and the steps towards a settlement, handed to the Ukrainian delegation at the second round.'),
+('0193a0a7-0000-7000-8000-000000000002', 1, '2025-01-01', 'year',
+ 'Ukraine''s proposals for a ceasefire and the steps towards a settlement.')
+on conflict do nothing;
+
+insert into round_agenda (round_id, position, memorandum_id, item) values
+('0193a0a5-0000-7000-8000-000000000003', 1, '0193a0a7-0000-7000-8000-000000000001', null),
+('0193a0a5-0000-7000-8000-000000000003', 2, '0193a0a7-0000-7000-8000-000000000002', null),
+('0193a0a5-0000-7000-8000-000000000003', 3, null, 'Procedures agreed in Istanbul')
+on conflict do nothing;
+
+-- The Istanbul humanitarian agreements.
+insert into agreements (id, round_id, title, kind, stage, agreed_date, agreed_precision, terms) values
+('0193a0a8-0000-7000-8000-000000000001', '0193a0a5-0000-7000-8000-000000000001',
+ 'Exchange of 1,000 prisoners of war for 1,000', 'humanitarian', 'pre_negotiation',
+ '2025-05-16', 'day', 'Each side releases 1,000 prisoners of war.'),
+('0193a0a8-0000-7000-8000-000000000002', '0193a0a5-0000-7000-8000-000000000002',
+ 'Exchange of severely wounded, seriously ill and young prisoners of war', 'humanitarian',
+ 'pre_negotiation', '2025-06-02', 'day',
+ 'All severely wounded and seriously ill prisoners of war, and all aged 18 to 25, to be exchanged.'),
+('0193a0a8-0000-7000-8000-000000000003', '0193a0a5-0000-7000-8000-000000000002',
+ 'Return of the bodies of fallen soldiers', 'humanitarian', 'pre_negotiation',
+ '2025-06-02', 'day', 'Each side to hand over the bodies of 6,000 fallen soldiers.')
+on conflict (id) do nothing;
+
+insert into agreement_signatories (agreement_id, position, organization_id) values
+('0193a0a8-0000-7000-8000-000000000001', 1, '0193a0a0-0000-7000-8000-000000000001'),
+('0193a0a8-0000-7000-8000-000000000001', 2, '0193a0a0-0000-7000-8000-000000000002'),
+('0193a0a8-0000-7000-8000-000000000002', 1, '0193a0a0-0000-7000-8000-000000000001'),
+('0193a0a8-0000-7000-8000-000000000002', 2, '0193a0a0-0000-7000-8000-000000000002'),
+('0193a0a8-0000-7000-8000-000000000003', 1, '0193a0a0-0000-7000-8000-000000000001'),
+('0193a0a8-0000-7000-8000-000000000003', 2, '0193a0a0-0000-7000-8000-000000000002')
+on conflict do nothing;

@@ -1,0 +1,302 @@
+"""Memoranda: documents a party drafts in a negotiation and exchanges at a round, with their
+status and their versions. Versions are append-only: adding one never rewrites an earlier one.
+Which rounds have a memorandum on their agenda is read from the rounds' agendas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.openapi.spec import Example
+from litestar.params import Body, PathParameter, QueryParameter
+
+from service.core.database import pool_of, transaction
+from service.core.pagination import (
+    LINK_HEADER,
+    CursorParam,
+    Limit,
+    Listing,
+    Page,
+    SortKey,
+    standard_sorts,
+)
+from service.core.params import NameQuery
+from service.core.problems import not_found, problem_responses
+from service.core.records import ETAG_HEADER, LOCATION_HEADER, RecordId, etag, patch_of
+from service.core.responses import Encoded
+from service.core.routes import record_handlers
+from service.core.tables import Table, page_of_existing, row_to
+from service.core.types import FullText, Note, PartialDate, Text, Title, parse_partial_date
+
+# --- structs -----------------------------------------------------------------------------------
+
+MemorandumStatus = Literal[
+    "draft", "exchanged", "under_discussion", "agreed", "rejected", "superseded"
+]
+
+
+class MemorandumCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A document drafted by one party of a negotiation. Its text lives in its versions."""
+
+    negotiation_id: UUID
+    author_id: UUID
+    """The party (an organization, a party of the negotiation) that drafted it."""
+    title: Title
+    status: MemorandumStatus
+    exchanged_round_id: UUID | None = None
+    """The round (of the same negotiation) at which it was handed to the other side."""
+    note: Note | None = None
+
+
+MemorandumPatch = patch_of(MemorandumCreate)
+
+
+class Memorandum(MemorandumCreate, kw_only=True, forbid_unknown_fields=False):
+    id: UUID
+    version: int
+    """Revision number, +1 on every change; the ETag carries it."""
+    created_at: datetime
+    updated_at: datetime
+    agenda_round_ids: list[UUID]
+    """Rounds with this memorandum on their agenda (set on the rounds); read-only."""
+    latest_version: int | None
+    """Number of its newest version, none before the first; read-only."""
+
+
+class MemorandumPage(Page[Memorandum]):
+    """A page of memoranda."""
+
+
+class MemorandumVersionCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A new version of a memorandum's text; it gets the next number."""
+
+    date: PartialDate | None = None
+    """When this version was written or handed over, as precise as known."""
+    summary: Text
+    full_text: FullText | None = None
+
+
+class MemorandumVersion(MemorandumVersionCreate, kw_only=True, forbid_unknown_fields=False):
+    memorandum_id: UUID
+    number: int
+    """1 for the first version; never reused or changed."""
+    created_at: datetime
+
+
+class MemorandumVersionPage(Page[MemorandumVersion]):
+    """A page of a memorandum's versions, oldest first."""
+
+
+# --- queries -----------------------------------------------------------------------------------
+
+TABLE = Table(
+    table="memoranda",
+    label="memorandum",
+    columns="id, version, created_at, updated_at, negotiation_id, author_id, title, status, "
+    "exchanged_round_id, note",
+    record=Memorandum,
+    create=MemorandumCreate,
+    writes=("negotiation_id", "author_id", "title", "status", "exchanged_round_id", "note"),
+    params=lambda m: (
+        m.negotiation_id,
+        m.author_id,
+        m.title,
+        m.status,
+        m.exchanged_round_id,
+        m.note,
+    ),
+    derived={
+        "agenda_round_ids": "(select coalesce(jsonb_agg(a.round_id order by a.round_id), "
+        "'[]'::jsonb) from (select distinct round_id from round_agenda "
+        "where memorandum_id = memoranda.id) a)",
+        "latest_version": "(select max(number) from memorandum_versions "
+        "where memorandum_id = memoranda.id)",
+    },
+)
+
+LISTING = Listing(
+    page_type=MemorandumPage,
+    name="memoranda",
+    select=TABLE.select,
+    sorts=standard_sorts(("title", str)),
+    default_sort="id",
+    make=TABLE.make,
+    filters={
+        "negotiation_id": "negotiation_id = {0}",
+        "author_id": "author_id = {0}",
+        "status": "status = {0}",
+        "round_id": "(exchanged_round_id = {0} "
+        "or id in (select memorandum_id from round_agenda where round_id = {0}))",
+        "title": "(accord_fold(title) like accord_contains({0}) "
+        "or accord_fold({0}) <% accord_fold(title))",
+    },
+)
+
+_VERSION_COLUMNS = (
+    "memorandum_id, number, created_at, summary, full_text, "
+    "accord_partial_date(version_date, version_precision) as date"
+)
+# Composed from the fixed column list above; values are always bound parameters.
+_ADD_VERSION = f"""
+insert into memorandum_versions (memorandum_id, number, version_date, version_precision,
+                                 summary, full_text)
+select $1, coalesce(max(number), 0) + 1, $2, $3, $4, $5
+  from memorandum_versions where memorandum_id = $1
+returning {_VERSION_COLUMNS}"""  # noqa: S608
+_GET_VERSION = f"select {_VERSION_COLUMNS} from memorandum_versions where memorandum_id = $1"  # noqa: S608
+
+VERSIONS = Listing(
+    page_type=MemorandumVersionPage,
+    name="memorandum-versions",
+    select=f"select {_VERSION_COLUMNS} from memorandum_versions",  # noqa: S608
+    sorts={"number": SortKey((("number", "number", int),))},
+    default_sort="number",
+    make=row_to(MemorandumVersion),
+    filters={"memorandum_id": "memorandum_id = {0}"},
+)
+
+CREATE_EXAMPLE: dict[str, Any] = {
+    "negotiation_id": "0193a0a4-0000-7000-8000-000000000001",
+    "author_id": "0193a0a0-0000-7000-8000-000000000002",
+    "title": "Ukraine's draft memorandum on a settlement",
+    "status": "draft",
+}
+PATCH_EXAMPLE: dict[str, Any] = {
+    "status": "exchanged",
+    "exchanged_round_id": "0193a0a5-0000-7000-8000-000000000002",
+}
+VERSION_EXAMPLE: dict[str, Any] = {
+    "date": "2025-06-02",
+    "summary": "Conditions for a ceasefire and the steps of a settlement, as handed over.",
+}
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+@get(
+    "/",
+    operation_id="listMemoranda",
+    summary="List memoranda",
+    description="Filter by negotiation, author, status, round (exchanged at it or on its "
+    "agenda) and title. Cursor-paginated.",
+    response_headers=[LINK_HEADER],
+    responses=problem_responses(422),
+)
+async def list_memoranda(
+    request: Request[Any, Any, Any],
+    negotiation_id: Annotated[UUID | None, QueryParameter()] = None,
+    author_id: Annotated[UUID | None, QueryParameter()] = None,
+    status: Annotated[MemorandumStatus | None, QueryParameter()] = None,
+    round_id: Annotated[
+        UUID | None,
+        QueryParameter(description="Exchanged at this round or on its agenda."),
+    ] = None,
+    title: NameQuery = None,
+    sort: Annotated[Literal["id", "title", "-title"], QueryParameter()] = "id",
+    limit: Limit = 50,
+    cursor: CursorParam = None,
+) -> Response[MemorandumPage]:
+    filters = LISTING.where(
+        negotiation_id=negotiation_id,
+        author_id=author_id,
+        status=status,
+        round_id=round_id,
+        title=title,
+    )
+    return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
+
+
+@get(
+    "/{id:uuid}/versions",
+    operation_id="listMemorandumVersions",
+    summary="A memorandum's versions",
+    description="Oldest first. Cursor-paginated.",
+    response_headers=[LINK_HEADER],
+    responses=problem_responses(404),
+)
+async def list_memorandum_versions(
+    request: Request[Any, Any, Any],
+    id: RecordId,
+    limit: Limit = 50,
+    cursor: CursorParam = None,
+) -> Response[MemorandumVersionPage]:
+    filters = VERSIONS.where(memorandum_id=id)
+    return await page_of_existing(request, VERSIONS, filters, TABLE, id, limit=limit, cursor=cursor)
+
+
+@get(
+    "/{id:uuid}/versions/{number:int}",
+    operation_id="getMemorandumVersion",
+    summary="One version of a memorandum",
+    description="Versions never change, so the ETag is the version number.",
+    response_headers=[ETAG_HEADER],
+    responses=problem_responses(404),
+)
+async def get_memorandum_version(
+    request: Request[Any, Any, Any],
+    id: RecordId,
+    number: Annotated[int, PathParameter(ge=1, le=2**31 - 1, description="Version number.")],
+) -> Response[MemorandumVersion]:
+    row = await pool_of(request).fetchrow(f"{_GET_VERSION} and number = $2", id, number)
+    if row is None:
+        raise not_found("memorandum version", f"{id} number {number}")
+    return Encoded(VERSIONS.make(row), headers={"ETag": etag(number)})
+
+
+@post(
+    "/{id:uuid}/versions",
+    operation_id="addMemorandumVersion",
+    summary="Add a version to a memorandum",
+    description="201 with `Location`. The version gets the next number; earlier versions "
+    "stay exactly as they were.",
+    response_headers=[ETAG_HEADER, LOCATION_HEADER],
+    responses=problem_responses(404, 422),
+)
+async def add_memorandum_version(
+    request: Request[Any, Any, Any],
+    id: RecordId,
+    data: Annotated[
+        MemorandumVersionCreate,
+        Body(examples=[Example(summary="From the worked example", value=VERSION_EXAMPLE)]),
+    ],
+) -> Response[MemorandumVersion]:
+    day, precision = parse_partial_date(data.date, "date")
+    async with transaction(pool_of(request)) as conn:
+        # Locking the memorandum numbers concurrent additions one after the other.
+        if await conn.fetchval("select id from memoranda where id = $1 for update", id) is None:
+            raise not_found(TABLE.label, id)
+        row = await conn.fetchrow(_ADD_VERSION, id, day, precision, data.summary, data.full_text)
+    assert row is not None
+    item = VERSIONS.make(row)
+    return Encoded(
+        item,
+        status_code=201,
+        headers={
+            "ETag": etag(item.number),
+            "Location": f"{request.url.path.rstrip('/')}/{item.number}",
+        },
+    )
+
+
+def router() -> Router:
+    return Router(
+        "/v1/memoranda",
+        tags=["memoranda"],
+        route_handlers=[
+            list_memoranda,
+            list_memorandum_versions,
+            get_memorandum_version,
+            add_memorandum_version,
+            *record_handlers(
+                TABLE,
+                create_example=CREATE_EXAMPLE,
+                patch_example=PATCH_EXAMPLE,
+                name="Memorandum",
+                patch_type=MemorandumPatch,
+                referenced_by="rounds' agendas",
+            ),
+        ],
+    )

@@ -1,0 +1,206 @@
+"""Negotiations: a negotiation process (the Russia–Ukraine direct talks in Istanbul) with its
+parties, its mediators and their role, its status and dates. A read can embed the
+negotiation's rounds and delegations (``?include=rounds,delegations``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+from litestar import Request, Response, Router, get
+from litestar.params import QueryParameter
+
+from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Page, standard_sorts
+from service.core.params import DateFrom, DateTo, NameQuery
+from service.core.problems import problem_responses
+from service.core.records import patch_of
+from service.core.routes import record_handlers
+from service.core.tables import Embed, Link, Table
+from service.core.types import Note, PartialDate, Title, parse_partial_date, partial_date_bounds
+from service.resources import delegations, rounds
+from service.resources.delegations import Delegation
+from service.resources.rounds import Round
+
+# --- structs -----------------------------------------------------------------------------------
+
+NegotiationStatus = Literal["active", "suspended", "concluded"]
+MediatorRole = Literal["mediator", "facilitator", "host", "guarantor", "observer"]
+
+
+class Mediator(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    organization_id: UUID
+    role: MediatorRole = "mediator"
+
+
+class NegotiationCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A negotiation process between parties, possibly with mediators. A concluded
+    negotiation has an end date."""
+
+    title: Title
+    status: NegotiationStatus
+    parties: Annotated[list[UUID], msgspec.Meta(min_length=2, max_length=50)]
+    """The organizations (usually states) negotiating; each may send one delegation."""
+    mediators: Annotated[list[Mediator], msgspec.Meta(max_length=50)] = msgspec.field(
+        default_factory=list
+    )
+    start_date: PartialDate | None = None
+    end_date: PartialDate | None = None
+    note: Note | None = None
+
+
+NegotiationPatch = patch_of(NegotiationCreate)
+
+
+class Negotiation(NegotiationCreate, kw_only=True, forbid_unknown_fields=False):
+    id: UUID
+    version: int
+    """Revision number, +1 on every change; the ETag carries it."""
+    created_at: datetime
+    updated_at: datetime
+    rounds: list[Round] | msgspec.UnsetType = msgspec.UNSET
+    """With `include=rounds`: its rounds, in order."""
+    delegations: list[Delegation] | msgspec.UnsetType = msgspec.UNSET
+    """With `include=delegations`: its delegations with their members (heads among them)."""
+
+
+class NegotiationPage(Page[Negotiation]):
+    """A page of negotiations."""
+
+
+# --- queries -----------------------------------------------------------------------------------
+
+TABLE = Table(
+    table="negotiations",
+    label="negotiation",
+    columns="id, version, created_at, updated_at, title, status, "
+    "accord_partial_date(start_date, start_precision) as start_date, "
+    "accord_partial_date(end_date, end_precision) as end_date, note",
+    record=Negotiation,
+    create=NegotiationCreate,
+    writes=(
+        "title",
+        "status",
+        "start_date",
+        "start_precision",
+        "end_date",
+        "end_precision",
+        "note",
+    ),
+    params=lambda n: (
+        n.title,
+        n.status,
+        *parse_partial_date(n.start_date, "start_date"),
+        *parse_partial_date(n.end_date, "end_date"),
+        n.note,
+    ),
+    links=(
+        Link(
+            field="parties",
+            table="negotiation_parties",
+            parent="negotiation_id",
+            columns=(("organization_id", "uuid"),),
+            item="l.organization_id",
+        ),
+        Link(
+            field="mediators",
+            table="negotiation_mediators",
+            parent="negotiation_id",
+            columns=(("organization_id", "uuid"), ("role", "text")),
+            item="jsonb_build_object('organization_id', l.organization_id, 'role', l.role)",
+        ),
+    ),
+)
+
+EMBEDS = (
+    Embed(field="rounds", table=rounds.TABLE, column="negotiation_id", order="ordinal"),
+    Embed(field="delegations", table=delegations.TABLE, column="negotiation_id", order="id"),
+)
+
+LISTING = Listing(
+    page_type=NegotiationPage,
+    name="negotiations",
+    select=TABLE.select,
+    sorts=standard_sorts(("title", str)),
+    default_sort="id",
+    make=TABLE.make,
+    filters={
+        "party_id": "id in (select negotiation_id from negotiation_parties "
+        "where organization_id = {0})",
+        "mediator_id": "id in (select negotiation_id from negotiation_mediators "
+        "where organization_id = {0})",
+        "status": "status = {0}",
+        "title": "(accord_fold(title) like accord_contains({0}) "
+        "or accord_fold({0}) <% accord_fold(title))",
+        "from": "(end_date is null or accord_last_day(end_date, end_precision) >= {0})",
+        "to": "start_date <= {0}",
+    },
+)
+
+CREATE_EXAMPLE: dict[str, Any] = {
+    "title": "Russia–Ukraine direct talks",
+    "status": "active",
+    "parties": ["0193a0a0-0000-7000-8000-000000000001", "0193a0a0-0000-7000-8000-000000000002"],
+    "mediators": [
+        {"organization_id": "0193a0a0-0000-7000-8000-000000000003", "role": "mediator"},
+        {"organization_id": "0193a0a0-0000-7000-8000-000000000004", "role": "host"},
+    ],
+    "start_date": "2025-05-16",
+}
+PATCH_EXAMPLE: dict[str, Any] = {"status": "suspended"}
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+@get(
+    "/",
+    operation_id="listNegotiations",
+    summary="List negotiations",
+    description="Filter by party, mediator, status, title and a date range (negotiations "
+    "under way at some time in it; `from`/`to` may be partial). Cursor-paginated.",
+    response_headers=[LINK_HEADER],
+    responses=problem_responses(422),
+)
+async def list_negotiations(
+    request: Request[Any, Any, Any],
+    party_id: Annotated[UUID | None, QueryParameter(description="A party.")] = None,
+    mediator_id: Annotated[UUID | None, QueryParameter(description="A mediator.")] = None,
+    status: Annotated[NegotiationStatus | None, QueryParameter()] = None,
+    title: NameQuery = None,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    sort: Annotated[Literal["id", "title", "-title"], QueryParameter()] = "id",
+    limit: Limit = 50,
+    cursor: CursorParam = None,
+) -> Response[NegotiationPage]:
+    filters = LISTING.where(
+        party_id=party_id,
+        mediator_id=mediator_id,
+        status=status,
+        title=title,
+        **{
+            "from": date_from and partial_date_bounds(date_from, "from")[0],
+            "to": date_to and partial_date_bounds(date_to, "to")[1],
+        },
+    )
+    return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
+
+
+def router() -> Router:
+    return Router(
+        "/v1/negotiations",
+        tags=["negotiations"],
+        route_handlers=[
+            list_negotiations,
+            *record_handlers(
+                TABLE,
+                create_example=CREATE_EXAMPLE,
+                patch_example=PATCH_EXAMPLE,
+                name="Negotiation",
+                patch_type=NegotiationPatch,
+                referenced_by="delegations, rounds or memoranda",
+                embeds=EMBEDS,
+            ),
+        ],
+    )

@@ -164,6 +164,11 @@ def _constraint_detail(exc: asyncpg.PostgresError, fallback: str) -> str:
 def problem_from_postgres(exc: asyncpg.PostgresError) -> ProblemError:
     """Translate what PostgreSQL refused into what the client did wrong."""
     if isinstance(exc, asyncpg.UniqueViolationError):
+        # Lists kept as rows (parties, signatories) name their uniqueness "<thing>_listed_once".
+        if (getattr(exc, "constraint_name", None) or "").endswith("_listed_once"):
+            return ProblemError(
+                422, "listed-twice", _constraint_detail(exc, "The same item is listed twice")
+            )
         return ProblemError(409, "duplicate", _constraint_detail(exc, "Already exists"))
     if isinstance(exc, asyncpg.ForeignKeyViolationError):
         # PostgreSQL reports the referencing table: on a delete, what still refers to the row.

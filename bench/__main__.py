@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +33,18 @@ from bench import data, load, pgbouncer
 from service import embedded, migrations, seed
 from service.core.database import init_connection
 from service.core.pagination import CursorCodec, Listing
-from service.resources import officials, organizations, posts, role_changes, tenures
+from service.resources import (
+    agreements,
+    delegations,
+    memoranda,
+    negotiations,
+    officials,
+    organizations,
+    posts,
+    role_changes,
+    rounds,
+    tenures,
+)
 from service.settings import default_data_dir
 
 DATABASE = "accord_bench"
@@ -379,6 +391,15 @@ async def explain(url: str, samples: dict[str, Any]) -> list[str]:
         "to": date(1999, 12, 31),
         "dated": True,
         "at": date(1990, 6, 1),
+        "negotiation_id": uuid.uuid4(),
+        "party_id": samples["organization"],
+        "mediator_id": samples["organization"],
+        "round_id": uuid.uuid4(),
+        "author_id": samples["organization"],
+        "signatory_id": samples["organization"],
+        "venue_country_code": "TR",
+        "stage": "ceasefire",
+        "memorandum_id": uuid.uuid4(),
     }
     listings: dict[str, Listing[Any]] = {
         "organizations": organizations.LISTING,
@@ -387,6 +408,12 @@ async def explain(url: str, samples: dict[str, Any]) -> list[str]:
         "role-changes": role_changes.LISTING,
         "tenures-of-official": tenures.TENURES_OF_OFFICIAL,
         "holders-of-post": tenures.HOLDERS_OF_POST,
+        "negotiations": negotiations.LISTING,
+        "delegations": delegations.LISTING,
+        "rounds": rounds.LISTING,
+        "memoranda": memoranda.LISTING,
+        "memorandum-versions": memoranda.VERSIONS,
+        "agreements": agreements.LISTING,
     }
     conn = await asyncpg.connect(url)
     await init_connection(conn)

@@ -53,6 +53,7 @@ create table negotiations (
 create index negotiations_status on negotiations (status, id);
 create index negotiations_start on negotiations (start_date, id);
 create index negotiations_title_order on negotiations (title, id);
+create index negotiations_titles on negotiations using gin (accord_fold(title) gin_trgm_ops);
 
 create table negotiation_parties (
     negotiation_id uuid not null references negotiations (id) on delete cascade,

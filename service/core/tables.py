@@ -24,6 +24,12 @@ NAME_MATCHES = "(search_names like accord_contains({0}) or accord_fold({0}) <% s
 """Filter on a table's ``search_names`` (all names, folded): a substring of any name, or a
 name close enough to it by trigram word similarity (``Medinskiy`` finds ``Medinsky``)."""
 
+TITLE_MATCHES = (
+    "(accord_fold(title) like accord_contains({0}) or accord_fold({0}) <% accord_fold(title))"
+)
+"""Filter on a ``title`` column: a substring or a close spelling, ignoring case and accents
+(backed by a trigram index on ``accord_fold(title)``)."""
+
 R = TypeVar("R", bound=msgspec.Struct)
 C = TypeVar("C", bound=msgspec.Struct)
 P = TypeVar("P", bound=Page[Any])
@@ -57,6 +63,13 @@ class Link:
     row: Callable[[Any], Sequence[Any]] | None = None
     """Element → column values; by default the element itself (one column) or its
     attributes named like the columns."""
+
+    @classmethod
+    def of_ids(cls, field: str, table: str, parent: str, column: str) -> Link:
+        """A list of ids of other records (a negotiation's parties)."""
+        return cls(
+            field=field, table=table, parent=parent, columns=((column, "uuid"),), item=f"l.{column}"
+        )
 
     def values(self, element: Any) -> Sequence[Any]:
         if self.row is not None:

@@ -101,6 +101,15 @@ def partial_date_bounds(value: str, field: str) -> tuple[date, date]:
     return start, start
 
 
+def date_range(date_from: str | None, date_to: str | None) -> dict[str, date | None]:
+    """The ``from``/``to`` filters of a listing: from the first day of ``date_from``'s period
+    to the last day of ``date_to``'s."""
+    return {
+        "from": None if date_from is None else partial_date_bounds(date_from, "from")[0],
+        "to": None if date_to is None else partial_date_bounds(date_to, "to")[1],
+    }
+
+
 class OtherName(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Another name: a spelling in another script, a transliteration, a former name."""
 

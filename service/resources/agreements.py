@@ -16,15 +16,8 @@ from service.core.params import DateFrom, DateTo, NameQuery
 from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import record_handlers
-from service.core.tables import Link, Table
-from service.core.types import (
-    Note,
-    PartialDate,
-    Text,
-    Title,
-    parse_partial_date,
-    partial_date_bounds,
-)
+from service.core.tables import TITLE_MATCHES, Link, Table
+from service.core.types import Note, PartialDate, Text, Title, date_range, parse_partial_date
 
 # --- structs -----------------------------------------------------------------------------------
 
@@ -97,12 +90,11 @@ TABLE = Table(
         a.note,
     ),
     links=(
-        Link(
-            field="signatories",
+        Link.of_ids(
+            "signatories",
             table="agreement_signatories",
             parent="agreement_id",
-            columns=(("organization_id", "uuid"),),
-            item="l.organization_id",
+            column="organization_id",
         ),
     ),
     derived={
@@ -124,8 +116,7 @@ LISTING = Listing(
         "stage": "stage = {0}",
         "signatory_id": "id in (select agreement_id from agreement_signatories "
         "where organization_id = {0})",
-        "title": "(accord_fold(title) like accord_contains({0}) "
-        "or accord_fold({0}) <% accord_fold(title))",
+        "title": TITLE_MATCHES,
         "from": "accord_last_day(agreed_date, agreed_precision) >= {0}",
         "to": "agreed_date <= {0}",
     },
@@ -174,10 +165,7 @@ async def list_agreements(
         stage=stage,
         signatory_id=signatory_id,
         title=title,
-        **{
-            "from": date_from and partial_date_bounds(date_from, "from")[0],
-            "to": date_to and partial_date_bounds(date_to, "to")[1],
-        },
+        **date_range(date_from, date_to),
     )
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 

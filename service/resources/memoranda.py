@@ -28,7 +28,7 @@ from service.core.problems import not_found, problem_responses
 from service.core.records import ETAG_HEADER, LOCATION_HEADER, RecordId, etag, patch_of
 from service.core.responses import Encoded
 from service.core.routes import record_handlers
-from service.core.tables import Table, page_of_existing, row_to
+from service.core.tables import TITLE_MATCHES, Table, page_of_existing, row_to
 from service.core.types import FullText, Note, PartialDate, Text, Title, parse_partial_date
 
 # --- structs -----------------------------------------------------------------------------------
@@ -130,8 +130,7 @@ LISTING = Listing(
         "status": "status = {0}",
         "round_id": "(exchanged_round_id = {0} "
         "or id in (select memorandum_id from round_agenda where round_id = {0}))",
-        "title": "(accord_fold(title) like accord_contains({0}) "
-        "or accord_fold({0}) <% accord_fold(title))",
+        "title": TITLE_MATCHES,
     },
 )
 

@@ -17,8 +17,8 @@ from service.core.params import DateFrom, DateTo, NameQuery
 from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import record_handlers
-from service.core.tables import Embed, Link, Table
-from service.core.types import Note, PartialDate, Title, parse_partial_date, partial_date_bounds
+from service.core.tables import TITLE_MATCHES, Embed, Link, Table
+from service.core.types import Note, PartialDate, Title, date_range, parse_partial_date
 from service.resources import delegations, rounds
 from service.resources.delegations import Delegation
 from service.resources.rounds import Round
@@ -96,12 +96,11 @@ TABLE = Table(
         n.note,
     ),
     links=(
-        Link(
-            field="parties",
+        Link.of_ids(
+            "parties",
             table="negotiation_parties",
             parent="negotiation_id",
-            columns=(("organization_id", "uuid"),),
-            item="l.organization_id",
+            column="organization_id",
         ),
         Link(
             field="mediators",
@@ -131,8 +130,7 @@ LISTING = Listing(
         "mediator_id": "id in (select negotiation_id from negotiation_mediators "
         "where organization_id = {0})",
         "status": "status = {0}",
-        "title": "(accord_fold(title) like accord_contains({0}) "
-        "or accord_fold({0}) <% accord_fold(title))",
+        "title": TITLE_MATCHES,
         "from": "(end_date is null or accord_last_day(end_date, end_precision) >= {0})",
         "to": "start_date <= {0}",
     },
@@ -179,10 +177,7 @@ async def list_negotiations(
         mediator_id=mediator_id,
         status=status,
         title=title,
-        **{
-            "from": date_from and partial_date_bounds(date_from, "from")[0],
-            "to": date_to and partial_date_bounds(date_to, "to")[1],
-        },
+        **date_range(date_from, date_to),
     )
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 

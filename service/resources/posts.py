@@ -16,7 +16,7 @@ from service.core.params import NameQuery
 from service.core.problems import problem_responses
 from service.core.records import RecordId, patch_of
 from service.core.routes import record_handlers
-from service.core.tables import Table, page_of_existing
+from service.core.tables import TITLE_MATCHES, Table, page_of_existing
 from service.core.types import Note, Title
 from service.resources.tenures import HOLDERS_OF_POST, TenurePage
 
@@ -71,8 +71,7 @@ LISTING = Listing(
     filters={
         "organization_id": "organization_id = {0}",
         "single_holder": "single_holder = {0}",
-        "title": "(accord_fold(title) like accord_contains({0}) "
-        "or accord_fold({0}) <% accord_fold(title))",
+        "title": TITLE_MATCHES,
     },
 )
 

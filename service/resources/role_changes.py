@@ -26,7 +26,7 @@ from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import record_handlers
 from service.core.tables import Table
-from service.core.types import Note, PartialDate, parse_partial_date, partial_date_bounds
+from service.core.types import Note, PartialDate, date_range, parse_partial_date
 
 # --- structs -----------------------------------------------------------------------------------
 
@@ -171,10 +171,7 @@ async def list_role_changes(
         kind=kind,
         status=status,
         dated=sort != "id",
-        **{
-            "from": date_from and partial_date_bounds(date_from, "from")[0],
-            "to": date_to and partial_date_bounds(date_to, "to")[1],
-        },
+        **date_range(date_from, date_to),
     )
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 

@@ -32,8 +32,8 @@ from service.core.types import (
     Note,
     PartialDate,
     Text,
+    date_range,
     parse_partial_date,
-    partial_date_bounds,
 )
 
 # --- structs -----------------------------------------------------------------------------------
@@ -173,19 +173,11 @@ TABLE = Table(
     ),
     params=_params,
     links=(
-        Link(
-            field="mediators",
-            table="round_mediators",
-            parent="round_id",
-            columns=(("organization_id", "uuid"),),
-            item="l.organization_id",
+        Link.of_ids(
+            "mediators", table="round_mediators", parent="round_id", column="organization_id"
         ),
-        Link(
-            field="delegation_ids",
-            table="round_delegations",
-            parent="round_id",
-            columns=(("delegation_id", "uuid"),),
-            item="l.delegation_id",
+        Link.of_ids(
+            "delegation_ids", table="round_delegations", parent="round_id", column="delegation_id"
         ),
         Link(
             field="agenda",
@@ -261,10 +253,7 @@ async def list_rounds(
         negotiation_id=negotiation_id,
         status=status,
         venue_country_code=venue_country_code,
-        **{
-            "from": date_from and partial_date_bounds(date_from, "from")[0],
-            "to": date_to and partial_date_bounds(date_to, "to")[1],
-        },
+        **date_range(date_from, date_to),
     )
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 

@@ -376,3 +376,11 @@ def test_an_official_on_a_delegation_cannot_be_deleted(client: Client) -> None:
     response = client.delete(f"/v1/officials/{official['id']}")
     assert response.status_code == 409
     assert "delegation_members" in response.json()["detail"]
+
+
+def test_a_partial_end_date_may_share_its_period_with_the_start(client: Client) -> None:
+    talks = new_negotiation(client, start_date="2025-06-02", end_date="2025")
+    assert talks["end_date"] == "2025"
+    response = client.patch(f"/v1/negotiations/{talks['id']}", json={"end_date": "2024"})
+    assert response.status_code == 422
+    assert "negotiation_ends_after_start" in response.json()["detail"]

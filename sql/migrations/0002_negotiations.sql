@@ -9,7 +9,8 @@
 -- refers to a record blocks its deletion. Constraints named `*_listed_once` refuse the same
 -- item twice in one list.
 
--- The last day of the period a partial date names (2025-07 → 2025-07-31).
+-- The last day of the period a partial date names (2025-07 → 2025-07-31). End dates are checked
+-- against start dates through it: an end of `2025` is not before a start of `2025-06-02`.
 create function accord_last_day(day date, precision_ text) returns date
 language sql immutable parallel safe as $$
     select case precision_
@@ -47,7 +48,7 @@ create table negotiations (
     note text,
     constraint start_date_complete check ((start_date is null) = (start_precision is null)),
     constraint end_date_complete check ((end_date is null) = (end_precision is null)),
-    constraint negotiation_ends_after_start check (end_date >= start_date),
+    constraint negotiation_ends_after_start check (accord_last_day(end_date, end_precision) >= start_date),
     constraint concluded_negotiation_has_end check (status <> 'concluded' or end_date is not null)
 );
 create index negotiations_status on negotiations (status, id);
@@ -113,7 +114,7 @@ create table rounds (
     constraint round_of_negotiation unique (id, negotiation_id),
     constraint start_date_complete check ((start_date is null) = (start_precision is null)),
     constraint end_date_complete check ((end_date is null) = (end_precision is null)),
-    constraint round_ends_after_start check (end_date >= start_date),
+    constraint round_ends_after_start check (accord_last_day(end_date, end_precision) >= start_date),
     constraint held_round_has_dates check (status <> 'held' or start_precision = 'day')
 );
 create index rounds_status on rounds (status, id);
@@ -263,7 +264,7 @@ create table delegation_members (
     constraint delegation_member_position primary key (delegation_id, position),
     constraint start_date_complete check ((start_date is null) = (start_precision is null)),
     constraint end_date_complete check ((end_date is null) = (end_precision is null)),
-    constraint membership_ends_after_start check (end_date >= start_date),
+    constraint membership_ends_after_start check (accord_last_day(end_date, end_precision) >= start_date),
     constraint membership_not_empty check (not isempty(period)),
     constraint one_head_at_a_time exclude using gist (delegation_id with =, period with &&)
         where (role = 'head')

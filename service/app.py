@@ -22,7 +22,8 @@ from service.settings import Settings
 
 DESCRIPTION = """\
 Structured diplomatic-event data: organizations, officials, the posts they hold and the role
-changes that move them, served as JSON from PostgreSQL.
+changes that move them; negotiations, their delegations, rounds, memoranda and agreements —
+served as JSON from PostgreSQL.
 
 Conventions: collections are cursor-paginated (`limit`, `cursor`, `next_cursor`,
 `Link: rel="next"`); single records carry an `ETag` (`If-None-Match` → 304, `If-Match` on
@@ -37,6 +38,11 @@ TAGS = [
     Tag(name="officials", description="People, with their names in every script."),
     Tag(name="posts", description="Positions that exist whoever holds them."),
     Tag(name="role-changes", description="Appointments, dismissals, proposals, withdrawals."),
+    Tag(name="negotiations", description="Negotiation processes: parties, mediators, status."),
+    Tag(name="delegations", description="A party's team in a negotiation, with its heads."),
+    Tag(name="rounds", description="Rounds held, awaited or cancelled; venue, agenda, outcome."),
+    Tag(name="memoranda", description="Documents a party drafts and exchanges, every version."),
+    Tag(name="agreements", description="What a round agreed, with signatories and stage."),
     Tag(name="health", description="Liveness and readiness."),
 ]
 

@@ -22,8 +22,9 @@ from service.settings import Settings
 
 DESCRIPTION = """\
 Structured diplomatic-event data: organizations, officials, the posts they hold and the role
-changes that move them; negotiations, their delegations, rounds, memoranda and agreements —
-served as JSON from PostgreSQL.
+changes that move them; negotiations, their delegations, rounds, memoranda and agreements;
+humanitarian exchanges, statements, the sources every record cites and the claims that
+dispute it — served as JSON from PostgreSQL.
 
 Conventions: collections are cursor-paginated (`limit`, `cursor`, `next_cursor`,
 `Link: rel="next"`); single records carry an `ETag` (`If-None-Match` → 304, `If-Match` on
@@ -43,6 +44,10 @@ TAGS = [
     Tag(name="rounds", description="Rounds held, awaited or cancelled; venue, agenda, outcome."),
     Tag(name="memoranda", description="Documents a party drafts and exchanges, every version."),
     Tag(name="agreements", description="What a round agreed, with signatories and stage."),
+    Tag(name="sources", description="Publications and posts facts come from; who cites them."),
+    Tag(name="statements", description="What officials and bodies said, in their words."),
+    Tag(name="exchanges", description="Prisoner exchanges, repatriations of bodies, returns."),
+    Tag(name="claims", description="Who asserts or denies what; conflicts make a record disputed."),
     Tag(name="health", description="Liveness and readiness."),
 ]
 

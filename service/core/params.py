@@ -4,6 +4,7 @@ not from a constrained type inside ``X | None``."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from litestar.params import QueryParameter
@@ -42,5 +43,18 @@ DateTo = Annotated[
         pattern=PARTIAL_DATE_PATTERN,
         description="On or before this day; a partial date counts to its last day "
         "(`2025` → December 31).",
+    ),
+]
+UpdatedSince = Annotated[
+    datetime | None,
+    QueryParameter(
+        description="Only records created or changed at or after this instant (RFC 3339), "
+        "to sync incrementally."
+    ),
+]
+DisputedQuery = Annotated[
+    bool | None,
+    QueryParameter(
+        description="`true`: only records that claims disagree about; `false`: only the others."
     ),
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -15,7 +16,7 @@ import msgspec
 from litestar import Request, Response
 
 from service.core.database import Connection, Pool, pool_of
-from service.core.pagination import Listing, Page
+from service.core.pagination import Listing, Page, SortKey
 from service.core.problems import not_found
 from service.core.records import check_if_match, etag, fresh, patched
 from service.core.responses import Encoded
@@ -110,13 +111,44 @@ class Embed:
         return f"{self.table.select} where {self.column} = $1 order by {self.order}"
 
 
+CITATIONS = Link(
+    field="citations",
+    table="citations",
+    parent="record_id",
+    columns=(("source_id", "uuid"), ("quote", "text"), ("locator", "text")),
+    item="jsonb_build_object('source_id', l.source_id, 'quote', l.quote, 'locator', l.locator)",
+)
+"""The sources every record cites: one table for all resources, keyed by the record's id."""
+
+_DISPUTED_IDS = (
+    "(select a.subject_id from claims a join claims d on d.subject_id = a.subject_id "
+    "and d.predicate = a.predicate and d.object_key = a.object_key and d.stance = 'denies' "
+    "where a.stance = 'affirms')"
+)
+RECORD_FILTERS = {
+    "updated_since": "updated_at >= {0}",
+    "disputed": f"id in {_DISPUTED_IDS}",
+    "undisputed": f"id not in {_DISPUTED_IDS}",
+}
+"""Filters every collection of records offers (see ``record_filters``)."""
+
+
+def record_filters(updated_since: datetime | None, disputed: bool | None) -> dict[str, Any]:
+    """The values of the filters every collection offers, for ``Listing.where``."""
+    return {
+        "updated_since": updated_since,
+        "disputed": disputed is True,
+        "undisputed": disputed is False,
+    }
+
+
 class Table(Generic[R, C]):
-    """A resource's table: ``columns`` is the select list (plain column names or expressions
-    with aliases, valid both after ``select`` and after ``returning``); ``writes`` are the
-    columns ``params`` fills, in order, from a create struct; ``links`` are its lists kept in
-    tables of their own; ``derived`` are read-only values computed from other records
-    (name → SQL expression), which count in the ETag since the record's version does not
-    follow them."""
+    """A resource's table: ``columns`` is the select list of its own columns (plain names or
+    expressions with aliases); ``writes`` are the columns ``params`` fills, in order, from a
+    create struct; ``links`` are its lists kept in tables of their own; ``derived`` are
+    read-only values computed from other records (name → SQL expression), which count in the
+    ETag since the record's version does not follow them. Every record also has its
+    ``citations`` (unless ``cited`` is false) and ``disputed``, derived from claims."""
 
     def __init__(
         self,
@@ -130,43 +162,63 @@ class Table(Generic[R, C]):
         params: Callable[[C], Sequence[Any]],
         links: Sequence[Link] = (),
         derived: Mapping[str, str] | None = None,
+        cited: bool = True,
     ) -> None:
         self.table = table
         self.label = label
         self.record = record
         self.create = create
         self.params = params
-        self.links = tuple(links)
-        self.derived = tuple(derived or ())
+        self.links = (*links, CITATIONS) if cited else tuple(links)
+        derived = {**(derived or {}), "disputed": f"accord_disputed({table}.id)"}
+        self.derived = tuple(derived)
         self.make = row_to(record)
         select_list = ", ".join(
             [
                 columns,
                 *(link.read_sql(table) for link in self.links),
-                *(f"{expr} as {name}" for name, expr in (derived or {}).items()),
+                *(f"{expr} as {name}" for name, expr in derived.items()),
             ]
         )
         self.select = f"select {select_list} from {table}"
         self.get_sql = f"{self.select} where id = $1"
         self.lock_sql = f"{self.select} where id = $1 for update of {table}"
-        # Links and derived values are read back once the whole record is written.
-        returning = "id" if self.links or self.derived else columns
+        # A write returns the whole record in the same statement; only when it also writes
+        # lists is the record read again, since the statement cannot see those rows.
         placeholders = ", ".join(f"${i}" for i in range(1, len(writes) + 1))
         self.insert_sql = (
             f"insert into {table} ({', '.join(writes)}) values ({placeholders}) "
-            f"returning {returning}"
+            f"returning {select_list}"
         )
         assignments = ", ".join(f"{col} = ${i}" for i, col in enumerate(writes, start=2))
         self.update_sql = (
             f"update {table} set {assignments}, version = version + 1, updated_at = now() "
-            f"where id = $1 returning {returning}"
+            f"where id = $1 returning {select_list}"
         )
         self._delete = f"delete from {table} where id = $1"
 
+    def listing(
+        self,
+        page_type: type[P],
+        *,
+        name: str,
+        sorts: dict[str, SortKey],
+        filters: Mapping[str, str],
+        default_sort: str = "id",
+    ) -> Listing[P]:
+        """The collection of this table's records, with the filters every collection has."""
+        return Listing(
+            page_type=page_type,
+            name=name,
+            select=self.select,
+            sorts=sorts,
+            default_sort=default_sort,
+            make=self.make,
+            filters={**filters, **RECORD_FILTERS},
+        )
+
     def tag(self, row: asyncpg.Record) -> str:
         """The ETag of a row as read: its version, plus a checksum of its derived values."""
-        if not self.derived:
-            return etag(row["version"])
         derived = msgspec.json.encode([row[name] for name in self.derived])
         return etag(row["version"], zlib.crc32(derived))
 
@@ -210,29 +262,37 @@ class Table(Generic[R, C]):
         """Insert a record and its lists; the record as stored, with its ETag."""
         row = await conn.fetchrow(self.insert_sql, *self.params(data))
         assert row is not None
-        if self.links or self.derived:
-            await self._write_links(conn, row["id"], data, replace=False)
+        written = [link for link in self.links if getattr(data, link.field)]
+        if written:
+            await self._write_links(conn, row["id"], data, written, replace=False)
             row = await self.fetch(conn, row["id"])
         return self.make(row), self.tag(row)
 
     async def update(
         self, conn: Connection, ident: UUID, patch: msgspec.Struct, if_match: str | None
     ) -> tuple[R, str]:
-        """Apply a merge patch under a row lock; the record as stored, with its ETag."""
+        """Apply a merge patch under a row lock; the record as stored, with its ETag. Lists
+        the patch leaves as they were are not rewritten."""
         row = await conn.fetchrow(self.lock_sql, ident)
         if row is None:
             raise not_found(self.label, ident)
         check_if_match(if_match, row["version"])
-        data = patched(self.make(row), patch, self.create)
+        current = self.make(row)
+        data = patched(current, patch, self.create)
         row = await conn.fetchrow(self.update_sql, ident, *self.params(data))
         assert row is not None
-        if self.links or self.derived:
-            await self._write_links(conn, ident, data, replace=True)
+        changed = [
+            link for link in self.links if getattr(data, link.field) != getattr(current, link.field)
+        ]
+        if changed:
+            await self._write_links(conn, ident, data, changed, replace=True)
             row = await self.fetch(conn, ident)
         return self.make(row), self.tag(row)
 
-    async def _write_links(self, conn: Connection, ident: UUID, data: C, *, replace: bool) -> None:
-        for link in self.links:
+    async def _write_links(
+        self, conn: Connection, ident: UUID, data: C, links: Sequence[Link], *, replace: bool
+    ) -> None:
+        for link in links:
             if replace:
                 await conn.execute(f"delete from {link.table} where {link.parent} = $1", ident)
             elements = getattr(data, link.field)

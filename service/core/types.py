@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Literal
+from uuid import UUID
 
 import msgspec
 
@@ -27,6 +28,10 @@ Note = Annotated[
         max_length=4000,
         description="Free-text remark, e.g. where a fact comes from until it cites sources.",
     ),
+]
+Url = Annotated[
+    str,
+    msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=2000, description="An http(s) URL."),
 ]
 LanguageTag = Annotated[
     str,
@@ -119,3 +124,28 @@ class OtherName(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 OtherNames = Annotated[list[OtherName], msgspec.Meta(max_length=50)]
+
+
+class Citation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Where a fact comes from: a source, and optionally the words quoted from it and where
+    in it they stand."""
+
+    source_id: UUID
+    quote: Text | None = None
+    locator: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                min_length=1,
+                max_length=500,
+                description="Where in the source: page, paragraph, time.",
+            ),
+        ]
+        | None
+    ) = None
+
+
+Citations = Annotated[
+    list[Citation],
+    msgspec.Meta(max_length=100, description="The sources this record rests on."),
+]

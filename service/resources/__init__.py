@@ -7,7 +7,9 @@ from litestar import Router
 
 from service.resources import (
     agreements,
+    claims,
     delegations,
+    exchanges,
     memoranda,
     negotiations,
     officials,
@@ -15,6 +17,8 @@ from service.resources import (
     posts,
     role_changes,
     rounds,
+    sources,
+    statements,
 )
 
 ROUTERS: list[Callable[[], Router]] = [
@@ -27,4 +31,8 @@ ROUTERS: list[Callable[[], Router]] = [
     rounds.router,
     memoranda.router,
     agreements.router,
+    sources.router,
+    statements.router,
+    exchanges.router,
+    claims.router,
 ]

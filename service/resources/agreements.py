@@ -11,13 +11,22 @@ import msgspec
 from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Page, standard_sorts
-from service.core.params import DateFrom, DateTo, NameQuery
+from service.core.pagination import LINK_HEADER, CursorParam, Limit, Page, standard_sorts
+from service.core.params import DateFrom, DateTo, DisputedQuery, NameQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import record_handlers
-from service.core.tables import TITLE_MATCHES, Link, Table
-from service.core.types import Note, PartialDate, Text, Title, date_range, parse_partial_date
+from service.core.tables import TITLE_MATCHES, Link, Table, record_filters
+from service.core.types import (
+    Citations,
+    Note,
+    PartialDate,
+    Text,
+    Title,
+    date_range,
+    parse_partial_date,
+)
+from service.resources import claims
 
 # --- structs -----------------------------------------------------------------------------------
 
@@ -41,6 +50,7 @@ class AgreementCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Organizations bound by it."""
     terms: Text | None = None
     """A summary of its terms."""
+    citations: Citations = msgspec.field(default_factory=list)
     note: Note | None = None
 
 
@@ -53,6 +63,8 @@ class Agreement(AgreementCreate, kw_only=True, forbid_unknown_fields=False):
     """Revision number, +1 on every change; the ETag carries it."""
     created_at: datetime
     updated_at: datetime
+    disputed: bool
+    """True while claims about it disagree (see its `claims`); read-only."""
     negotiation_id: UUID
     """The negotiation of its round; read-only."""
 
@@ -102,13 +114,10 @@ TABLE = Table(
     },
 )
 
-LISTING = Listing(
-    page_type=AgreementPage,
+LISTING = TABLE.listing(
+    AgreementPage,
     name="agreements",
-    select=TABLE.select,
     sorts=standard_sorts(("title", str)),
-    default_sort="id",
-    make=TABLE.make,
     filters={
         "round_id": "round_id = {0}",
         "negotiation_id": "round_id in (select id from rounds where negotiation_id = {0})",
@@ -154,6 +163,8 @@ async def list_agreements(
     title: NameQuery = None,
     date_from: DateFrom = None,
     date_to: DateTo = None,
+    updated_since: UpdatedSince = None,
+    disputed: DisputedQuery = None,
     sort: Annotated[Literal["id", "title", "-title"], QueryParameter()] = "id",
     limit: Limit = 50,
     cursor: CursorParam = None,
@@ -166,6 +177,7 @@ async def list_agreements(
         signatory_id=signatory_id,
         title=title,
         **date_range(date_from, date_to),
+        **record_filters(updated_since, disputed),
     )
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
@@ -184,5 +196,6 @@ def router() -> Router:
                 patch_type=AgreementPatch,
                 referenced_by="other records",
             ),
+            claims.about(TABLE, "Agreement"),
         ],
     )

@@ -12,12 +12,14 @@ import msgspec
 from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Page, standard_sorts
+from service.core.pagination import LINK_HEADER, CursorParam, Limit, Page, standard_sorts
+from service.core.params import DisputedQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import record_handlers
-from service.core.tables import Link, Table
-from service.core.types import Name, Note, PartialDate, parse_partial_date
+from service.core.tables import Link, Table, record_filters
+from service.core.types import Citations, Name, Note, PartialDate, parse_partial_date
+from service.resources import claims
 
 # --- structs -----------------------------------------------------------------------------------
 
@@ -51,6 +53,7 @@ class DelegationCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     members: Annotated[list[DelegationMember], msgspec.Meta(max_length=200)] = msgspec.field(
         default_factory=list
     )
+    citations: Citations = msgspec.field(default_factory=list)
     note: Note | None = None
 
 
@@ -63,6 +66,8 @@ class Delegation(DelegationCreate, kw_only=True, forbid_unknown_fields=False):
     """Revision number, +1 on every change; the ETag carries it."""
     created_at: datetime
     updated_at: datetime
+    disputed: bool
+    """True while claims about it disagree (see its `claims`); read-only."""
 
 
 class DelegationPage(Page[Delegation]):
@@ -117,13 +122,10 @@ TABLE = Table(
     links=(MEMBERS,),
 )
 
-LISTING = Listing(
-    page_type=DelegationPage,
+LISTING = TABLE.listing(
+    DelegationPage,
     name="delegations",
-    select=TABLE.select,
     sorts=standard_sorts(),
-    default_sort="id",
-    make=TABLE.make,
     filters={
         "negotiation_id": "negotiation_id = {0}",
         "party_id": "party_id = {0}",
@@ -165,12 +167,17 @@ async def list_delegations(
     official_id: Annotated[
         UUID | None, QueryParameter(description="An official who is or was a member.")
     ] = None,
+    updated_since: UpdatedSince = None,
+    disputed: DisputedQuery = None,
     sort: Annotated[Literal["id"], QueryParameter()] = "id",
     limit: Limit = 50,
     cursor: CursorParam = None,
 ) -> Response[DelegationPage]:
     filters = LISTING.where(
-        negotiation_id=negotiation_id, party_id=party_id, official_id=official_id
+        negotiation_id=negotiation_id,
+        party_id=party_id,
+        official_id=official_id,
+        **record_filters(updated_since, disputed),
     )
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
@@ -189,5 +196,6 @@ def router() -> Router:
                 patch_type=DelegationPatch,
                 referenced_by="rounds",
             ),
+            claims.about(TABLE, "Delegation"),
         ],
     )

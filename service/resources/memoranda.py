@@ -23,13 +23,22 @@ from service.core.pagination import (
     SortKey,
     standard_sorts,
 )
-from service.core.params import NameQuery
+from service.core.params import DisputedQuery, NameQuery, UpdatedSince
 from service.core.problems import not_found, problem_responses
 from service.core.records import ETAG_HEADER, LOCATION_HEADER, RecordId, etag, patch_of
 from service.core.responses import Encoded
 from service.core.routes import record_handlers
-from service.core.tables import TITLE_MATCHES, Table, page_of_existing, row_to
-from service.core.types import FullText, Note, PartialDate, Text, Title, parse_partial_date
+from service.core.tables import TITLE_MATCHES, Table, page_of_existing, record_filters, row_to
+from service.core.types import (
+    Citations,
+    FullText,
+    Note,
+    PartialDate,
+    Text,
+    Title,
+    parse_partial_date,
+)
+from service.resources import claims
 
 # --- structs -----------------------------------------------------------------------------------
 
@@ -48,6 +57,7 @@ class MemorandumCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     status: MemorandumStatus
     exchanged_round_id: UUID | None = None
     """The round (of the same negotiation) at which it was handed to the other side."""
+    citations: Citations = msgspec.field(default_factory=list)
     note: Note | None = None
 
 
@@ -60,6 +70,8 @@ class Memorandum(MemorandumCreate, kw_only=True, forbid_unknown_fields=False):
     """Revision number, +1 on every change; the ETag carries it."""
     created_at: datetime
     updated_at: datetime
+    disputed: bool
+    """True while claims about it disagree (see its `claims`); read-only."""
     agenda_round_ids: list[UUID]
     """Rounds with this memorandum on their agenda (set on the rounds); read-only."""
     latest_version: int | None
@@ -117,13 +129,10 @@ TABLE = Table(
     },
 )
 
-LISTING = Listing(
-    page_type=MemorandumPage,
+LISTING = TABLE.listing(
+    MemorandumPage,
     name="memoranda",
-    select=TABLE.select,
     sorts=standard_sorts(("title", str)),
-    default_sort="id",
-    make=TABLE.make,
     filters={
         "negotiation_id": "negotiation_id = {0}",
         "author_id": "author_id = {0}",
@@ -194,6 +203,8 @@ async def list_memoranda(
         QueryParameter(description="Exchanged at this round or on its agenda."),
     ] = None,
     title: NameQuery = None,
+    updated_since: UpdatedSince = None,
+    disputed: DisputedQuery = None,
     sort: Annotated[Literal["id", "title", "-title"], QueryParameter()] = "id",
     limit: Limit = 50,
     cursor: CursorParam = None,
@@ -204,6 +215,7 @@ async def list_memoranda(
         status=status,
         round_id=round_id,
         title=title,
+        **record_filters(updated_since, disputed),
     )
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
@@ -297,5 +309,6 @@ def router() -> Router:
                 patch_type=MemorandumPatch,
                 referenced_by="rounds' agendas",
             ),
+            claims.about(TABLE, "Memorandum"),
         ],
     )

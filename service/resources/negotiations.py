@@ -12,14 +12,14 @@ import msgspec
 from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Page, standard_sorts
-from service.core.params import DateFrom, DateTo, NameQuery
+from service.core.pagination import LINK_HEADER, CursorParam, Limit, Page, standard_sorts
+from service.core.params import DateFrom, DateTo, DisputedQuery, NameQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import record_handlers
-from service.core.tables import TITLE_MATCHES, Embed, Link, Table
-from service.core.types import Note, PartialDate, Title, date_range, parse_partial_date
-from service.resources import delegations, rounds
+from service.core.tables import TITLE_MATCHES, Embed, Link, Table, record_filters
+from service.core.types import Citations, Note, PartialDate, Title, date_range, parse_partial_date
+from service.resources import claims, delegations, rounds
 from service.resources.delegations import Delegation
 from service.resources.rounds import Round
 
@@ -47,6 +47,7 @@ class NegotiationCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     )
     start_date: PartialDate | None = None
     end_date: PartialDate | None = None
+    citations: Citations = msgspec.field(default_factory=list)
     note: Note | None = None
 
 
@@ -59,6 +60,8 @@ class Negotiation(NegotiationCreate, kw_only=True, forbid_unknown_fields=False):
     """Revision number, +1 on every change; the ETag carries it."""
     created_at: datetime
     updated_at: datetime
+    disputed: bool
+    """True while claims about it disagree (see its `claims`); read-only."""
     rounds: list[Round] | msgspec.UnsetType = msgspec.UNSET
     """With `include=rounds`: its rounds, in order."""
     delegations: list[Delegation] | msgspec.UnsetType = msgspec.UNSET
@@ -117,13 +120,10 @@ EMBEDS = (
     Embed(field="delegations", table=delegations.TABLE, column="negotiation_id", order="id"),
 )
 
-LISTING = Listing(
-    page_type=NegotiationPage,
+LISTING = TABLE.listing(
+    NegotiationPage,
     name="negotiations",
-    select=TABLE.select,
     sorts=standard_sorts(("title", str)),
-    default_sort="id",
-    make=TABLE.make,
     filters={
         "party_id": "id in (select negotiation_id from negotiation_parties "
         "where organization_id = {0})",
@@ -168,6 +168,8 @@ async def list_negotiations(
     title: NameQuery = None,
     date_from: DateFrom = None,
     date_to: DateTo = None,
+    updated_since: UpdatedSince = None,
+    disputed: DisputedQuery = None,
     sort: Annotated[Literal["id", "title", "-title"], QueryParameter()] = "id",
     limit: Limit = 50,
     cursor: CursorParam = None,
@@ -178,6 +180,7 @@ async def list_negotiations(
         status=status,
         title=title,
         **date_range(date_from, date_to),
+        **record_filters(updated_since, disputed),
     )
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
@@ -197,5 +200,6 @@ def router() -> Router:
                 referenced_by="delegations, rounds or memoranda",
                 embeds=EMBEDS,
             ),
+            claims.about(TABLE, "Negotiation"),
         ],
     )

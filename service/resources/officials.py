@@ -11,13 +11,14 @@ import msgspec
 from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Page, standard_sorts
-from service.core.params import NameQuery, WikidataQuery
+from service.core.pagination import LINK_HEADER, CursorParam, Limit, Page, standard_sorts
+from service.core.params import DisputedQuery, NameQuery, UpdatedSince, WikidataQuery
 from service.core.problems import problem_responses
 from service.core.records import RecordId, patch_of
 from service.core.routes import record_handlers
-from service.core.tables import NAME_MATCHES, Table, page_of_existing
-from service.core.types import Name, Note, OtherNames, WikidataId
+from service.core.tables import NAME_MATCHES, Table, page_of_existing, record_filters
+from service.core.types import Citations, Name, Note, OtherNames, WikidataId
+from service.resources import claims
 from service.resources.tenures import TENURES_OF_OFFICIAL, TenurePage
 
 # --- structs -----------------------------------------------------------------------------------
@@ -33,6 +34,7 @@ class OfficialCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     wikidata_id: WikidataId | None = None
     nationality_id: UUID | None = None
     """The state (an organization) whose national the official is."""
+    citations: Citations = msgspec.field(default_factory=list)
     note: Note | None = None
 
 
@@ -45,6 +47,8 @@ class Official(OfficialCreate, kw_only=True, forbid_unknown_fields=False):
     """Revision number, +1 on every change; the ETag carries it."""
     created_at: datetime
     updated_at: datetime
+    disputed: bool
+    """True while claims about it disagree (see its `claims`); read-only."""
 
 
 class OfficialPage(Page[Official]):
@@ -64,13 +68,10 @@ TABLE = Table(
     params=lambda o: (o.name, o.other_names, o.wikidata_id, o.nationality_id, o.note),
 )
 
-LISTING = Listing(
-    page_type=OfficialPage,
+LISTING = TABLE.listing(
+    OfficialPage,
     name="officials",
-    select=TABLE.select,
     sorts=standard_sorts(("name", str)),
-    default_sort="id",
-    make=TABLE.make,
     filters={
         "name": NAME_MATCHES,
         "nationality_id": "nationality_id = {0}",
@@ -110,11 +111,18 @@ async def list_officials(
     name: NameQuery = None,
     nationality_id: Annotated[UUID | None, QueryParameter()] = None,
     wikidata_id: WikidataQuery = None,
+    updated_since: UpdatedSince = None,
+    disputed: DisputedQuery = None,
     sort: Annotated[Literal["id", "name", "-name"], QueryParameter()] = "id",
     limit: Limit = 50,
     cursor: CursorParam = None,
 ) -> Response[OfficialPage]:
-    filters = LISTING.where(name=name, nationality_id=nationality_id, wikidata_id=wikidata_id)
+    filters = LISTING.where(
+        name=name,
+        nationality_id=nationality_id,
+        wikidata_id=wikidata_id,
+        **record_filters(updated_since, disputed),
+    )
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
 
@@ -159,5 +167,6 @@ def router() -> Router:
                 patch_type=OfficialPatch,
                 referenced_by="role changes",
             ),
+            claims.about(TABLE, "Official"),
         ],
     )

@@ -11,13 +11,14 @@ import msgspec
 from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Page, standard_sorts
-from service.core.params import CountryQuery, NameQuery
+from service.core.pagination import LINK_HEADER, CursorParam, Limit, Page, standard_sorts
+from service.core.params import CountryQuery, DisputedQuery, NameQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import record_handlers
-from service.core.tables import NAME_MATCHES, Table
-from service.core.types import CountryCode, Name, Note, OtherNames
+from service.core.tables import NAME_MATCHES, Table, record_filters
+from service.core.types import Citations, CountryCode, Name, Note, OtherNames
+from service.resources import claims
 
 # --- structs -----------------------------------------------------------------------------------
 
@@ -41,6 +42,7 @@ class OrganizationCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     """The organization this one belongs to (a ministry's state)."""
     country_code: CountryCode | None = None
     other_names: OtherNames = msgspec.field(default_factory=list)
+    citations: Citations = msgspec.field(default_factory=list)
     note: Note | None = None
 
 
@@ -53,6 +55,8 @@ class Organization(OrganizationCreate, kw_only=True, forbid_unknown_fields=False
     """Revision number, +1 on every change; the ETag carries it."""
     created_at: datetime
     updated_at: datetime
+    disputed: bool
+    """True while claims about it disagree (see its `claims`); read-only."""
 
 
 class OrganizationPage(Page[Organization]):
@@ -72,13 +76,10 @@ TABLE = Table(
     params=lambda o: (o.name, o.kind, o.parent_id, o.country_code, o.other_names, o.note),
 )
 
-LISTING = Listing(
-    page_type=OrganizationPage,
+LISTING = TABLE.listing(
+    OrganizationPage,
     name="organizations",
-    select=TABLE.select,
     sorts=standard_sorts(("name", str)),
-    default_sort="id",
-    make=TABLE.make,
     filters={
         "kind": "kind = {0}",
         "parent_id": "parent_id = {0}",
@@ -114,11 +115,19 @@ async def list_organizations(
     parent_id: Annotated[UUID | None, QueryParameter()] = None,
     country_code: CountryQuery = None,
     name: NameQuery = None,
+    updated_since: UpdatedSince = None,
+    disputed: DisputedQuery = None,
     sort: Annotated[Literal["id", "name", "-name"], QueryParameter()] = "id",
     limit: Limit = 50,
     cursor: CursorParam = None,
 ) -> Response[OrganizationPage]:
-    filters = LISTING.where(kind=kind, parent_id=parent_id, country_code=country_code, name=name)
+    filters = LISTING.where(
+        kind=kind,
+        parent_id=parent_id,
+        country_code=country_code,
+        name=name,
+        **record_filters(updated_since, disputed),
+    )
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
 
@@ -136,5 +145,6 @@ def router() -> Router:
                 patch_type=OrganizationPatch,
                 referenced_by="child organizations, officials or posts",
             ),
+            claims.about(TABLE, "Organization"),
         ],
     )

@@ -11,13 +11,14 @@ import msgspec
 from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Page, standard_sorts
-from service.core.params import NameQuery
+from service.core.pagination import LINK_HEADER, CursorParam, Limit, Page, standard_sorts
+from service.core.params import DisputedQuery, NameQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import RecordId, patch_of
 from service.core.routes import record_handlers
-from service.core.tables import TITLE_MATCHES, Table, page_of_existing
-from service.core.types import Note, Title
+from service.core.tables import TITLE_MATCHES, Table, page_of_existing, record_filters
+from service.core.types import Citations, Note, Title
+from service.resources import claims
 from service.resources.tenures import HOLDERS_OF_POST, TenurePage
 
 # --- structs -----------------------------------------------------------------------------------
@@ -31,6 +32,7 @@ class PostCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     single_holder: bool = True
     """One holder at a time (a minister) or several (presidential aides); PostgreSQL refuses
     role changes that would give a one-holder post two holders at once."""
+    citations: Citations = msgspec.field(default_factory=list)
     note: Note | None = None
 
 
@@ -43,6 +45,8 @@ class Post(PostCreate, kw_only=True, forbid_unknown_fields=False):
     """Revision number, +1 on every change; the ETag carries it."""
     created_at: datetime
     updated_at: datetime
+    disputed: bool
+    """True while claims about it disagree (see its `claims`); read-only."""
 
 
 class PostPage(Page[Post]):
@@ -61,13 +65,10 @@ TABLE = Table(
     params=lambda p: (p.title, p.organization_id, p.single_holder, p.note),
 )
 
-LISTING = Listing(
-    page_type=PostPage,
+LISTING = TABLE.listing(
+    PostPage,
     name="posts",
-    select=TABLE.select,
     sorts=standard_sorts(("title", str)),
-    default_sort="id",
-    make=TABLE.make,
     filters={
         "organization_id": "organization_id = {0}",
         "single_holder": "single_holder = {0}",
@@ -99,12 +100,17 @@ async def list_posts(
     organization_id: Annotated[UUID | None, QueryParameter()] = None,
     single_holder: Annotated[bool | None, QueryParameter()] = None,
     title: NameQuery = None,
+    updated_since: UpdatedSince = None,
+    disputed: DisputedQuery = None,
     sort: Annotated[Literal["id", "title", "-title"], QueryParameter()] = "id",
     limit: Limit = 50,
     cursor: CursorParam = None,
 ) -> Response[PostPage]:
     filters = LISTING.where(
-        organization_id=organization_id, single_holder=single_holder, title=title
+        organization_id=organization_id,
+        single_holder=single_holder,
+        title=title,
+        **record_filters(updated_since, disputed),
     )
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
@@ -149,5 +155,6 @@ def router() -> Router:
                 patch_type=PostPatch,
                 referenced_by="role changes",
             ),
+            claims.about(TABLE, "Post"),
         ],
     )

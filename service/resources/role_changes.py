@@ -16,17 +16,17 @@ from service.core.pagination import (
     LINK_HEADER,
     CursorParam,
     Limit,
-    Listing,
     Page,
     SortKey,
     standard_sorts,
 )
-from service.core.params import DateFrom, DateTo
+from service.core.params import DateFrom, DateTo, DisputedQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import record_handlers
-from service.core.tables import Table
-from service.core.types import Note, PartialDate, date_range, parse_partial_date
+from service.core.tables import Table, record_filters
+from service.core.types import Citations, Note, PartialDate, date_range, parse_partial_date
+from service.resources import claims
 
 # --- structs -----------------------------------------------------------------------------------
 
@@ -49,6 +49,7 @@ class RoleChangeCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     """When it took (or takes) effect; required once `effective`."""
     announced_date: PartialDate | None = None
     """When it was made public; not after the effective date."""
+    citations: Citations = msgspec.field(default_factory=list)
     note: Note | None = None
 
 
@@ -61,6 +62,8 @@ class RoleChange(RoleChangeCreate, kw_only=True, forbid_unknown_fields=False):
     """Revision number, +1 on every change; the ETag carries it."""
     created_at: datetime
     updated_at: datetime
+    disputed: bool
+    """True while claims about it disagree (see its `claims`); read-only."""
 
 
 class RoleChangePage(Page[RoleChange]):
@@ -107,17 +110,14 @@ TABLE = Table(
 
 _BY_DATE = (("event_date", "event_date", date), ("id", "id", UUID))
 
-LISTING = Listing(
-    page_type=RoleChangePage,
+LISTING = TABLE.listing(
+    RoleChangePage,
     name="role-changes",
-    select=TABLE.select,
     sorts={
         **standard_sorts(),
         "date": SortKey(_BY_DATE),
         "-date": SortKey(_BY_DATE, descending=True),
     },
-    default_sort="id",
-    make=TABLE.make,
     filters={
         "official_id": "official_id = {0}",
         "post_id": "post_id = {0}",
@@ -161,6 +161,8 @@ async def list_role_changes(
     status: Annotated[RoleChangeStatus | None, QueryParameter()] = None,
     date_from: DateFrom = None,
     date_to: DateTo = None,
+    updated_since: UpdatedSince = None,
+    disputed: DisputedQuery = None,
     sort: Annotated[Literal["id", "date", "-date"], QueryParameter()] = "id",
     limit: Limit = 50,
     cursor: CursorParam = None,
@@ -172,6 +174,7 @@ async def list_role_changes(
         status=status,
         dated=sort != "id",
         **date_range(date_from, date_to),
+        **record_filters(updated_since, disputed),
     )
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
@@ -190,5 +193,6 @@ def router() -> Router:
                 patch_type=RoleChangePatch,
                 referenced_by="tenures",
             ),
+            claims.about(TABLE, "RoleChange"),
         ],
     )

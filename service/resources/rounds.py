@@ -16,17 +16,17 @@ from service.core.pagination import (
     LINK_HEADER,
     CursorParam,
     Limit,
-    Listing,
     Page,
     SortKey,
     standard_sorts,
 )
-from service.core.params import CountryQuery, DateFrom, DateTo
+from service.core.params import CountryQuery, DateFrom, DateTo, DisputedQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import record_handlers
-from service.core.tables import Link, Table
+from service.core.tables import Link, Table, record_filters
 from service.core.types import (
+    Citations,
     CountryCode,
     Name,
     Note,
@@ -35,6 +35,7 @@ from service.core.types import (
     date_range,
     parse_partial_date,
 )
+from service.resources import claims
 
 # --- structs -----------------------------------------------------------------------------------
 
@@ -80,6 +81,7 @@ class RoundCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         default_factory=list
     )
     outcome: Text | None = None
+    citations: Citations = msgspec.field(default_factory=list)
     note: Note | None = None
 
 
@@ -106,6 +108,8 @@ class Round(RoundCreate, kw_only=True, forbid_unknown_fields=False):
     """Revision number, +1 on every change; the ETag carries it."""
     created_at: datetime
     updated_at: datetime
+    disputed: bool
+    """True while claims about it disagree (see its `claims`); read-only."""
     delegations_present: list[DelegationAtRound]
     """Derived from `delegation_ids` and the delegations' members; read-only."""
 
@@ -198,13 +202,10 @@ _IN_NEGOTIATION_ORDER = SortKey(
     )
 )
 
-LISTING = Listing(
-    page_type=RoundPage,
+LISTING = TABLE.listing(
+    RoundPage,
     name="rounds",
-    select=TABLE.select,
     sorts={**standard_sorts(), "ordinal": _IN_NEGOTIATION_ORDER},
-    default_sort="id",
-    make=TABLE.make,
     filters={
         "negotiation_id": "negotiation_id = {0}",
         "status": "status = {0}",
@@ -245,6 +246,8 @@ async def list_rounds(
     venue_country_code: CountryQuery = None,
     date_from: DateFrom = None,
     date_to: DateTo = None,
+    updated_since: UpdatedSince = None,
+    disputed: DisputedQuery = None,
     sort: Annotated[Literal["id", "ordinal"], QueryParameter()] = "id",
     limit: Limit = 50,
     cursor: CursorParam = None,
@@ -254,6 +257,7 @@ async def list_rounds(
         status=status,
         venue_country_code=venue_country_code,
         **date_range(date_from, date_to),
+        **record_filters(updated_since, disputed),
     )
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
@@ -272,5 +276,6 @@ def router() -> Router:
                 patch_type=RoundPatch,
                 referenced_by="memoranda, agreements or delegation members",
             ),
+            claims.about(TABLE, "Round"),
         ],
     )

@@ -3,7 +3,7 @@
 -- Umerov's removal as Minister of Defence, the dropped idea of sending him to Washington).
 -- Fixed ids so the contract's examples and the tests can name records. Idempotent: running it
 -- again changes nothing. Dates are as precise as the public record is; where it is vague the
--- precision says so. Sources are kept in `note` until sources exist as records.
+-- precision says so. Each fact cites its source (the citations at the end).
 
 insert into organizations (id, name, kind, parent_id, country_code, other_names, note) values
 ('0193a0a0-0000-7000-8000-000000000001', 'Russia', 'state', null, 'RU',
@@ -231,4 +231,102 @@ insert into agreement_signatories (agreement_id, position, organization_id) valu
 ('0193a0a8-0000-7000-8000-000000000002', 2, '0193a0a0-0000-7000-8000-000000000002'),
 ('0193a0a8-0000-7000-8000-000000000003', 1, '0193a0a0-0000-7000-8000-000000000001'),
 ('0193a0a8-0000-7000-8000-000000000003', 2, '0193a0a0-0000-7000-8000-000000000002')
+on conflict do nothing;
+
+-- The evidence part: the three sources of the news item, the statements they report, the
+-- humanitarian exchanges, and the two claims that contradict each other about whether the
+-- 1,000-body handover falls under the Istanbul agreements. The worked example gives no URLs
+-- or headlines, so sources have descriptive titles and no URL; quotes are in the English
+-- of the example (the original Russian and Ukrainian wording is not in it).
+insert into sources (id, title, outlet_id, official_id, language, published_date,
+                     published_precision, note) values
+('0193a0aa-0000-7000-8000-000000000001', 'Report on Dmitry Peskov''s press briefing',
+ '0193a0a0-0000-7000-8000-00000000000a', null, 'en', '2025-07-01', 'month', null),
+('0193a0aa-0000-7000-8000-000000000002',
+ 'Report on the repatriation of 1,000 bodies, citing the Coordination Headquarters',
+ '0193a0a0-0000-7000-8000-00000000000b', null, 'uk', '2025-07-01', 'month', null),
+('0193a0aa-0000-7000-8000-000000000003',
+ 'Vladimir Medinsky''s Telegram post on the handover of 1,000 bodies', null,
+ '0193a0a1-0000-7000-8000-000000000001', 'ru', '2025-07-01', 'month', null)
+on conflict (id) do nothing;
+
+insert into statements (id, speaker_official_id, speaker_organization_id, statement_date,
+                        statement_precision, occasion, quote, language, note) values
+('0193a0ab-0000-7000-8000-000000000001', '0193a0a1-0000-7000-8000-000000000003', null,
+ '2025-07-01', 'month', 'press_briefing',
+ 'Russia conducts direct negotiations with Ukraine, with U.S. mediation, at the level of the heads of delegations, and awaits Ukraine''s proposals to begin a third round, where the parties will discuss the draft memoranda they exchanged.',
+ 'en', 'As reported by Anadolu Agency; a paraphrase, not his exact words.'),
+('0193a0ab-0000-7000-8000-000000000002', '0193a0a1-0000-7000-8000-000000000001', null,
+ '2025-07-01', 'month', 'telegram_post',
+ 'The handover of the bodies is in continuation of the Istanbul agreements.', 'en',
+ 'English wording of the worked example.'),
+('0193a0ab-0000-7000-8000-000000000003', null, '0193a0a0-0000-7000-8000-000000000009',
+ '2025-07-01', 'month', 'interview',
+ 'The repatriation of the 1,000 bodies is not related to the Istanbul agreements.', 'en',
+ 'Told to Ukrainska Pravda; English wording of the worked example.')
+on conflict (id) do nothing;
+
+-- 5,000 bodies in four deliveries under the agreement of round 2. The example gives only the
+-- total, so each delivery carries an equal share marked as an estimate, and the month.
+insert into exchanges (id, kind, exchange_date, exchange_precision, from_party_id, to_party_id,
+                       quantity, quantity_estimated, series, batch_number, agreement_id, note) values
+('0193a0a9-0000-7000-8000-000000000001', 'repatriation_of_bodies', '2025-06-01', 'month',
+ '0193a0a0-0000-7000-8000-000000000001', '0193a0a0-0000-7000-8000-000000000002', 1250, true,
+ 'Repatriation of bodies under the Istanbul agreements', 1,
+ '0193a0a8-0000-7000-8000-000000000003', 'Share of the 5,000 bodies received in four deliveries.'),
+('0193a0a9-0000-7000-8000-000000000002', 'repatriation_of_bodies', '2025-06-01', 'month',
+ '0193a0a0-0000-7000-8000-000000000001', '0193a0a0-0000-7000-8000-000000000002', 1250, true,
+ 'Repatriation of bodies under the Istanbul agreements', 2,
+ '0193a0a8-0000-7000-8000-000000000003', 'Share of the 5,000 bodies received in four deliveries.'),
+('0193a0a9-0000-7000-8000-000000000003', 'repatriation_of_bodies', '2025-06-01', 'month',
+ '0193a0a0-0000-7000-8000-000000000001', '0193a0a0-0000-7000-8000-000000000002', 1250, true,
+ 'Repatriation of bodies under the Istanbul agreements', 3,
+ '0193a0a8-0000-7000-8000-000000000003', 'Share of the 5,000 bodies received in four deliveries.'),
+('0193a0a9-0000-7000-8000-000000000004', 'repatriation_of_bodies', '2025-06-01', 'month',
+ '0193a0a0-0000-7000-8000-000000000001', '0193a0a0-0000-7000-8000-000000000002', 1250, true,
+ 'Repatriation of bodies under the Istanbul agreements', 4,
+ '0193a0a8-0000-7000-8000-000000000003', 'Share of the 5,000 bodies received in four deliveries.'),
+-- The further 1,000: which agreement, if any, it falls under is disputed (see its claims).
+('0193a0a9-0000-7000-8000-000000000005', 'repatriation_of_bodies', '2025-07-01', 'month',
+ '0193a0a0-0000-7000-8000-000000000001', '0193a0a0-0000-7000-8000-000000000002', 1000, false,
+ null, null, null, 'Received by the Coordination Headquarters for the Treatment of Prisoners of War.')
+on conflict (id) do nothing;
+
+insert into statement_subjects (statement_id, position, record_id) values
+('0193a0ab-0000-7000-8000-000000000001', 1, '0193a0a4-0000-7000-8000-000000000001'),
+('0193a0ab-0000-7000-8000-000000000001', 2, '0193a0a5-0000-7000-8000-000000000003'),
+('0193a0ab-0000-7000-8000-000000000002', 1, '0193a0a9-0000-7000-8000-000000000005'),
+('0193a0ab-0000-7000-8000-000000000003', 1, '0193a0a9-0000-7000-8000-000000000005')
+on conflict do nothing;
+
+insert into claims (id, subject_id, predicate, object_id, claimant_official_id,
+                    claimant_organization_id, stance, statement_id) values
+('0193a0ac-0000-7000-8000-000000000001', '0193a0a9-0000-7000-8000-000000000005',
+ 'falls_under_agreement', '0193a0a8-0000-7000-8000-000000000003',
+ '0193a0a1-0000-7000-8000-000000000001', null, 'affirms', '0193a0ab-0000-7000-8000-000000000002'),
+('0193a0ac-0000-7000-8000-000000000002', '0193a0a9-0000-7000-8000-000000000005',
+ 'falls_under_agreement', '0193a0a8-0000-7000-8000-000000000003',
+ null, '0193a0a0-0000-7000-8000-000000000009', 'denies', '0193a0ab-0000-7000-8000-000000000003')
+on conflict (id) do nothing;
+
+insert into citations (record_id, position, source_id, quote) values
+('0193a0ab-0000-7000-8000-000000000001', 1, '0193a0aa-0000-7000-8000-000000000001', null),
+('0193a0ab-0000-7000-8000-000000000002', 1, '0193a0aa-0000-7000-8000-000000000003', null),
+('0193a0ab-0000-7000-8000-000000000003', 1, '0193a0aa-0000-7000-8000-000000000002', null),
+('0193a0ac-0000-7000-8000-000000000001', 1, '0193a0aa-0000-7000-8000-000000000003',
+ 'in continuation of the Istanbul agreements'),
+('0193a0ac-0000-7000-8000-000000000002', 1, '0193a0aa-0000-7000-8000-000000000002',
+ 'not related to the Istanbul agreements'),
+('0193a0a9-0000-7000-8000-000000000005', 1, '0193a0aa-0000-7000-8000-000000000002', null),
+('0193a0a9-0000-7000-8000-000000000001', 1, '0193a0aa-0000-7000-8000-000000000002',
+ '5,000 bodies received earlier in four deliveries'),
+('0193a0a9-0000-7000-8000-000000000002', 1, '0193a0aa-0000-7000-8000-000000000002',
+ '5,000 bodies received earlier in four deliveries'),
+('0193a0a9-0000-7000-8000-000000000003', 1, '0193a0aa-0000-7000-8000-000000000002',
+ '5,000 bodies received earlier in four deliveries'),
+('0193a0a9-0000-7000-8000-000000000004', 1, '0193a0aa-0000-7000-8000-000000000002',
+ '5,000 bodies received earlier in four deliveries'),
+('0193a0a3-0000-7000-8000-000000000004', 1, '0193a0aa-0000-7000-8000-000000000001', null),
+('0193a0a5-0000-7000-8000-000000000003', 1, '0193a0aa-0000-7000-8000-000000000001',
+ 'awaits Ukraine''s proposals to begin a third round')
 on conflict do nothing;

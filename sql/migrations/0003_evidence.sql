@@ -180,7 +180,8 @@ begin
         if new.object_id is null or actual is distinct from wanted then
             raise exception 'the object of % must be a record', new.predicate
                 using errcode = 'check_violation', constraint = 'claim_object_fits_predicate',
-                      detail = format('The object of "%s" must be the id of a %s.', new.predicate, wanted);
+                      detail = format('The object of "%s" must be the id of %s %s.', new.predicate,
+                                      case when wanted ~ '^[aeiou]' then 'an' else 'a' end, wanted);
         end if;
     elsif new.object_value is null
        or (new.predicate = 'quantity' and jsonb_typeof(new.object_value) <> 'number')

@@ -48,6 +48,8 @@ TAGS = [
     Tag(name="statements", description="What officials and bodies said, in their words."),
     Tag(name="exchanges", description="Prisoner exchanges, repatriations of bodies, returns."),
     Tag(name="claims", description="Who asserts or denies what; conflicts make a record disputed."),
+    Tag(name="timeline", description="Everything dated, in one chronological feed."),
+    Tag(name="search", description="Find anything by name, title or words."),
     Tag(name="health", description="Liveness and readiness."),
 ]
 

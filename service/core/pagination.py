@@ -148,14 +148,16 @@ class Listing(Generic[P]):
         limit: int,
         after: Sequence[Any] | None = None,
         sort: str | None = None,
+        leading: Sequence[Any] = (),
     ) -> tuple[str, list[Any]]:
         """The SQL and arguments of one page: rows matching ``filters`` after the sort key
         values ``after`` (none for page 1), ``limit + 1`` of them. Each filter is ``(SQL
         condition with {0} for its parameter, value)``; the SQL is fixed text chosen by which
-        filters are present, values are always bound."""
+        filters are present, values are always bound. ``leading`` are the values of
+        parameters ``$1``… that the select itself uses (a search's query)."""
         key = self.sorts[sort or self.default_sort]
         conditions: list[str] = []
-        args: list[Any] = []
+        args: list[Any] = list(leading)
         for condition, value in filters:
             if "{0}" in condition:
                 args.append(value)
@@ -188,6 +190,7 @@ class Listing(Generic[P]):
         limit: int,
         cursor: str | None,
         sort: str | None = None,
+        leading: Sequence[Any] = (),
     ) -> Response[P]:
         """One page, answered with ``next_cursor`` and a ``Link`` header while more follow."""
         key = self.sorts[sort or self.default_sort]
@@ -196,7 +199,7 @@ class Listing(Generic[P]):
         after = None
         if cursor is not None:
             after = codec.decode(scope, cursor, tuple(t for _, _, t in key.columns))
-        sql, args = self.query(filters, limit=limit, after=after, sort=sort)
+        sql, args = self.query(filters, limit=limit, after=after, sort=sort, leading=leading)
         pool: Pool = request.app.state.pool
         rows = await pool.fetch(sql, *args)
         next_cursor = None

@@ -4,7 +4,6 @@ not from a constrained type inside ``X | None``."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from litestar.params import QueryParameter
@@ -46,10 +45,12 @@ DateTo = Annotated[
     ),
 ]
 UpdatedSince = Annotated[
-    datetime | None,
+    str | None,
     QueryParameter(
-        description="Only records created or changed at or after this instant (RFC 3339), "
-        "to sync incrementally."
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+        r"([Zz]|[+-][0-9]{2}:[0-9]{2})$",
+        description="Only records created or changed at or after this instant (RFC 3339 with "
+        "a time zone, e.g. `2025-07-17T00:00:00Z`), to sync incrementally.",
     ),
 ]
 DisputedQuery = Annotated[

@@ -17,7 +17,7 @@ from litestar import Request, Response
 
 from service.core.database import Connection, Pool, pool_of
 from service.core.pagination import Listing, Page, SortKey
-from service.core.problems import not_found
+from service.core.problems import FieldError, ProblemError, not_found
 from service.core.records import check_if_match, etag, fresh, patched
 from service.core.responses import Encoded
 
@@ -133,10 +133,23 @@ RECORD_FILTERS = {
 """Filters every collection of records offers (see ``record_filters``)."""
 
 
-def record_filters(updated_since: datetime | None, disputed: bool | None) -> dict[str, Any]:
+def record_filters(updated_since: str | None, disputed: bool | None) -> dict[str, Any]:
     """The values of the filters every collection offers, for ``Listing.where``."""
+    since = None
+    if updated_since is not None:
+        try:
+            since = datetime.fromisoformat(updated_since)
+        except ValueError:
+            raise ProblemError(
+                422,
+                "invalid-date",
+                f"{updated_since!r} is not an instant in the calendar.",
+                errors=[
+                    FieldError(message="not a valid instant", field="updated_since", source="query")
+                ],
+            ) from None
     return {
-        "updated_since": updated_since,
+        "updated_since": since,
         "disputed": disputed is True,
         "undisputed": disputed is False,
     }

@@ -17,8 +17,10 @@ from service.resources import (
     posts,
     role_changes,
     rounds,
+    search,
     sources,
     statements,
+    timeline,
 )
 
 ROUTERS: list[Callable[[], Router]] = [
@@ -35,4 +37,6 @@ ROUTERS: list[Callable[[], Router]] = [
     statements.router,
     exchanges.router,
     claims.router,
+    timeline.router,
+    search.router,
 ]

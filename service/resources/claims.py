@@ -36,7 +36,9 @@ Predicate = Literal[
     "status",
 ]
 Stance = Literal["affirms", "denies"]
-ObjectValue = Annotated[str, msgspec.Meta(min_length=1, max_length=500)] | int | float | bool
+ObjectValue = str | int | bool
+"""A value a claim asserts: a number (`quantity`) or a word or partial date (`status`,
+`date`); PostgreSQL checks which one a predicate takes and bounds its length."""
 
 
 class ClaimCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -42,7 +42,9 @@ class ExchangeCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     date: PartialDate | None = None
     from_party_id: UUID
     to_party_id: UUID
-    quantity: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] | None = None
+    # gt=-1 rather than ge=0: Litestar leaves a zero bound of an optional field out of the
+    # contract, which would then allow negative counts.
+    quantity: Annotated[int, msgspec.Meta(gt=-1, le=1_000_000)] | None = None
     quantity_estimated: bool = False
     """True when `quantity` is an estimate or a share of a reported total, not a count."""
     series: Name | None = None

@@ -154,6 +154,7 @@ create table claims (
     note text,
     object_key text generated always as (coalesce(object_id::text, object_value::text)) stored,
     constraint one_object check (num_nonnulls(object_id, object_value) = 1),
+    constraint object_value_short check (length(object_value::text) <= 1000),
     constraint one_claimant check (num_nonnulls(claimant_official_id, claimant_organization_id) = 1)
 );
 create index claims_subject on claims (subject_id, predicate, object_key, stance);

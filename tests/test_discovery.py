@@ -1,0 +1,251 @@
+"""Finding things: the timeline of the Istanbul talks and search by any spelling, through the
+HTTP API; paging either to the end yields every item once; the search and timeline queries
+use indexes on a few thousand generated rows."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import date
+from typing import Any
+
+import asyncpg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from service.core.database import init_connection
+from service.core.pagination import Listing
+from service.resources import search, timeline
+from tests import ids
+from tests.conftest import Client, Databases
+
+
+def all_pages(client: Client, path: str, limit: int, **params: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
+        response = client.get(path, params=query)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        found.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return found
+
+
+def hits(client: Client, q: str, **params: Any) -> list[dict[str, Any]]:
+    response = client.get("/v1/search", params={"q": q, **params})
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["items"]
+    return found
+
+
+# --- timeline ----------------------------------------------------------------------------------
+
+
+def test_the_negotiations_timeline_in_date_order(client: Client) -> None:
+    items = all_pages(client, "/v1/timeline", 3, negotiation_id=ids.ISTANBUL_TALKS)
+    found = {(item["kind"], item["id"]) for item in items}
+    assert ("round", ids.ROUND_1) in found
+    assert ("round", ids.ROUND_2) in found
+    assert ("role_change", ids.UMEROV_DISMISSED) in found
+    assert ("statement", ids.PESKOV_BRIEFING) in found
+    assert {("exchange", batch) for batch in ids.BODIES_BATCHES} <= found
+    assert ("exchange", ids.THOUSAND_BODIES) in found
+    assert ("round", ids.ROUND_3) not in found  # awaited: no date yet
+    days = [date.fromisoformat((item["date"] + "-01-01")[:10]) for item in items]
+    assert days == sorted(days)
+    dismissal = next(item for item in items if item["id"] == ids.UMEROV_DISMISSED)
+    assert dismissal["date"] == "2025-07-17"
+    assert dismissal["title"] == (
+        "dismissal of Rustem Umerov as Minister of Defence of Ukraine (effective)"
+    )
+    assert dismissal["href"] == f"/v1/role-changes/{ids.UMEROV_DISMISSED}"
+    version = next(item for item in items if item["kind"] == "memorandum_version")
+    assert version["href"].endswith(f"/versions/{version['version_number']}")
+
+
+def test_the_timeline_filters_by_party_official_kind_and_dates(client: Client) -> None:
+    umerov = all_pages(client, "/v1/timeline", 50, official_id=ids.UMEROV)
+    # His role changes, and the rounds his delegation attended.
+    assert {item["kind"] for item in umerov} == {"role_change", "round"}
+    ukraine = all_pages(client, "/v1/timeline", 50, party_id=ids.UKRAINE, kind="role_change")
+    # Posts of the Ministry of Defence count for Ukraine, its parent.
+    assert ids.UMEROV_DISMISSED in {item["id"] for item in ukraine}
+    june = all_pages(client, "/v1/timeline", 50, **{"from": "2025-06", "to": "2025-06"})
+    assert {item["kind"] for item in june} == {
+        "round",
+        "memorandum_version",
+        "agreement",
+        "exchange",
+    }
+
+
+def test_the_timeline_follows_changes_in_the_same_transaction(client: Client) -> None:
+    official = client.post("/v1/officials", json={"name": "Kyrylo Budanov"}).json()
+    post = client.post(
+        "/v1/posts",
+        json={"title": f"Head of Intelligence {uuid.uuid4()}", "organization_id": ids.UKRAINE},
+    ).json()
+    change = client.post(
+        "/v1/role-changes",
+        json={
+            "official_id": official["id"],
+            "post_id": post["id"],
+            "kind": "appointment",
+            "status": "effective",
+            "effective_date": "2020-08-05",
+        },
+    ).json()
+    [item] = all_pages(client, "/v1/timeline", 50, official_id=official["id"])
+    assert item["date"] == "2020-08-05"
+    client.patch(f"/v1/officials/{official['id']}", json={"name": "Kyrylo Budanov (renamed)"})
+    client.patch(f"/v1/role-changes/{change['id']}", json={"effective_date": "2020-08"})
+    [item] = all_pages(client, "/v1/timeline", 50, official_id=official["id"])
+    assert item["date"] == "2020-08"
+    assert "renamed" in item["title"]
+    assert client.delete(f"/v1/role-changes/{change['id']}").status_code == 204
+    assert all_pages(client, "/v1/timeline", 50, official_id=official["id"]) == []
+
+
+# --- search ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spelling", "official"),
+    [
+        ("Medinsky", ids.MEDINSKY),
+        ("Medinskiy", ids.MEDINSKY),
+        ("Medinski", ids.MEDINSKY),
+        ("Мединский", ids.MEDINSKY),
+        ("medinsky", ids.MEDINSKY),
+        ("Umerov", ids.UMEROV),
+        ("Умєров", ids.UMEROV),
+        ("Ümerov", ids.UMEROV),
+        ("Peskow", ids.PESKOV),
+    ],
+)
+def test_each_spelling_finds_the_right_official(
+    client: Client, spelling: str, official: str
+) -> None:
+    found = hits(client, spelling, kind="official")
+    assert found, spelling
+    assert found[0]["id"] == official
+    assert found[0]["href"] == f"/v1/officials/{official}"
+
+
+def test_phrases_and_prefixes_find_text(client: Client) -> None:
+    phrase = hits(client, '"Istanbul agreements"', kind="statement")
+    assert {h["id"] for h in phrase} == {ids.MEDINSKY_POST, ids.HEADQUARTERS_DENIAL}
+    prefix = hits(client, "memor*", kind="memorandum")
+    assert {h["id"] for h in prefix} == {ids.RUSSIAN_MEMORANDUM, ids.UKRAINIAN_MEMORANDUM}
+    agreements = hits(client, "bodies")
+    assert ids.RETURN_OF_BODIES in {h["id"] for h in agreements}
+
+
+def test_results_are_ranked_best_first(client: Client) -> None:
+    found = hits(client, "Ukraine")
+    ranks = [h["rank"] for h in found]
+    assert ranks == sorted(ranks, reverse=True)
+    assert found[0]["kind"] == "organization"
+    assert found[0]["id"] == ids.UKRAINE
+
+
+@pytest.mark.parametrize("q", ['"', "*", "&|!():*<->", "' or 1=1 --", "\\", "a" * 200])
+def test_any_text_is_a_safe_query(client: Client, q: str) -> None:
+    response = client.get("/v1/search", params={"q": q})
+    assert response.status_code == 200, response.text
+
+
+# --- paging to the end -------------------------------------------------------------------------
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(limit=st.integers(min_value=1, max_value=7))
+def test_paging_to_the_end_yields_every_item_once(client: Client, limit: int) -> None:
+    for path, params in (
+        ("/v1/timeline", {}),
+        ("/v1/timeline", {"negotiation_id": ids.ISTANBUL_TALKS}),
+        ("/v1/search", {"q": "Ukraine"}),
+        ("/v1/search", {"q": "the"}),
+    ):
+        paged = all_pages(client, path, limit, **params)
+        whole = all_pages(client, path, 200, **params)
+        keys = [(item["kind"], item["id"], item.get("version_number")) for item in paged]
+        assert len(keys) == len(set(keys)), path
+        assert paged == whole, path
+
+
+# --- indexes -----------------------------------------------------------------------------------
+
+
+async def _generate(url: str, count: int) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await init_connection(conn)
+        for statement in (
+            """insert into organizations (name, kind)
+               select 'Organization ' || i || ' of ' || md5(i::text), 'agency'
+                 from generate_series(1, $1) i""",
+            """insert into officials (name, other_names)
+               select 'Official ' || md5(i::text), jsonb_build_array(jsonb_build_object(
+                          'name', 'Имя ' || md5((i + 1)::text)))
+                 from generate_series(1, $1) i""",
+            """insert into posts (title, organization_id)
+               select 'Post ' || md5(i::text), (select id from organizations order by id limit 1)
+                 from generate_series(1, $1) i""",
+            """insert into statements (speaker_official_id, occasion, quote, language,
+                                       statement_date, statement_precision)
+               select (select id from officials order by id limit 1), 'interview',
+                      'Words about ' || md5(i::text) || ' and more', 'en',
+                      date '2000-01-01' + i, 'day'
+                 from generate_series(1, $1) i""",
+        ):
+            await conn.execute(statement, count)
+        await conn.execute("analyze")
+    finally:
+        await conn.close()
+
+
+async def _plans(url: str) -> dict[str, str]:
+    conn = await asyncpg.connect(url)
+    try:
+        await init_connection(conn)
+        # At a few thousand rows PostgreSQL rightly prefers reading a table to probing a
+        # trigram index; with sequential scans priced out, a plan without one shows that an
+        # index serves every part of the query (the benchmark shows the choice at 1M rows).
+        await conn.execute("set enable_seqscan = off")
+        plans = {}
+        cases: dict[str, tuple[Listing[Any], list[tuple[str, Any]], tuple[Any, ...]]] = {
+            "search name": (search.LISTING, [], ("Medinskiy", search.text_query("Medinskiy"))),
+            "search words": (search.LISTING, [], ("words about", search.text_query("words about"))),
+            "timeline": (timeline.LISTING, [], ()),
+            "timeline by official": (
+                timeline.LISTING,
+                timeline.LISTING.where(official_id=uuid.UUID(ids.UMEROV)),
+                (),
+            ),
+            "timeline by negotiation": (
+                timeline.LISTING,
+                timeline.LISTING.where(negotiation_id=uuid.UUID(ids.ISTANBUL_TALKS)),
+                (),
+            ),
+        }
+        for name, (listing, filters, leading) in cases.items():
+            sql, args = listing.query(filters, limit=20, leading=leading)
+            rows = await conn.fetch(f"explain {sql}", *args)
+            plans[name] = "\n".join(row[0] for row in rows)
+        return plans
+    finally:
+        await conn.close()
+
+
+def test_search_and_timeline_use_indexes_on_thousands_of_rows(databases: Databases) -> None:
+    url = databases.create("indexes")
+    asyncio.run(_generate(url, 5000))
+    for name, plan in asyncio.run(_plans(url)).items():
+        assert "Seq Scan" not in plan, f"{name}:\n{plan}"

@@ -112,6 +112,8 @@ FIELDS = [
     "Transport",
     "Digital Affairs",
 ]
+SCHEMA = 2
+"""The migration the loader's tables are complete at; later ones derive from the rows."""
 HOLDERS_PER_POST = 4
 BATCH = 20_000
 

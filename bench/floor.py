@@ -88,7 +88,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await _send(send, 404, b"{}", _JSON)
             return
         etag = b'"%d"' % row["version"]
-        if _header(scope, b"if-none-match") == etag:
+        if etag in (_header(scope, b"if-none-match") or b""):
             await _send(send, 304, b"", [(b"etag", etag)])
             return
         await _send(send, 200, _encode(dict(row.items())), [*_JSON, (b"etag", etag)])

@@ -89,8 +89,11 @@ async def status(conn: asyncpg.Connection[asyncpg.Record]) -> list[MigrationStat
     return states
 
 
-async def migrate(conn: asyncpg.Connection[asyncpg.Record]) -> list[Migration]:
-    """Apply every pending migration; returns those applied by this call.
+async def migrate(
+    conn: asyncpg.Connection[asyncpg.Record], through: int | None = None
+) -> list[Migration]:
+    """Apply every pending migration (up to version ``through``, when given); returns those
+    applied by this call.
 
     Each migration runs in its own transaction holding a transaction-level advisory lock, and
     re-reads what is applied once it holds the lock: concurrent runs queue and then find
@@ -107,7 +110,12 @@ async def migrate(conn: asyncpg.Connection[asyncpg.Record]) -> list[Migration]:
                     f"{changed[0].migration.path.name} was edited after it was applied; "
                     "migrations are forward-only: add a new file instead"
                 )
-            pending = [state.migration for state in states if state.status == "pending"]
+            pending = [
+                state.migration
+                for state in states
+                if state.status == "pending"
+                and (through is None or state.migration.version <= through)
+            ]
             if not pending:
                 return done
             migration = pending[0]

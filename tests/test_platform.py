@@ -95,6 +95,19 @@ def test_concurrent_migrations_apply_each_file_once(empty_database: str) -> None
     assert [r["version"] for r in rows] == [m.version for m in migrations.discover()]
 
 
+def test_migrating_through_a_version_stops_there(empty_database: str) -> None:
+    async def run() -> tuple[int, int]:
+        conn = await asyncpg.connect(empty_database)
+        try:
+            first = len(await migrations.migrate(conn, through=1))
+            rest = len(await migrations.migrate(conn))
+        finally:
+            await conn.close()
+        return first, rest
+
+    assert asyncio.run(run()) == (1, len(migrations.discover()) - 1)
+
+
 def test_an_edited_applied_migration_is_refused(
     empty_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -31,7 +31,13 @@ Note = Annotated[
 ]
 Url = Annotated[
     str,
-    msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=2000, description="An http(s) URL."),
+    msgspec.Meta(
+        # Spaces and control characters spelled out: `\s` means different things in Python's
+        # and in JSON Schema's (ECMA) regular expressions.
+        pattern=r"^https?://[^\x00-\x20\x7f]+$",
+        max_length=2000,
+        description="An http(s) URL.",
+    ),
 ]
 LanguageTag = Annotated[
     str,

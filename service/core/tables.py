@@ -120,6 +120,15 @@ CITATIONS = Link(
 )
 """The sources every record cites: one table for all resources, keyed by the record's id."""
 
+# Written out rather than called as a SQL function: PostgreSQL cannot inline a function with a
+# subquery, and the call cost more than the rest of a read by id (bench/RESULTS.md).
+_DISPUTED = (
+    "exists (select from claims a join claims d on d.subject_id = a.subject_id "
+    "and d.predicate = a.predicate and d.object_key = a.object_key and d.stance = 'denies' "
+    "where a.subject_id = {0}.id and a.stance = 'affirms')"
+)
+"""A record is disputed while one claim affirms and another denies the same predicate and
+object about it."""
 _DISPUTED_IDS = (
     "(select a.subject_id from claims a join claims d on d.subject_id = a.subject_id "
     "and d.predicate = a.predicate and d.object_key = a.object_key and d.stance = 'denies' "
@@ -183,7 +192,7 @@ class Table(Generic[R, C]):
         self.create = create
         self.params = params
         self.links = (*links, CITATIONS) if cited else tuple(links)
-        derived = {**(derived or {}), "disputed": f"accord_disputed({table}.id)"}
+        derived = {**(derived or {}), "disputed": _DISPUTED.format(table)}
         self.derived = tuple(derived)
         self.make = row_to(record)
         select_list = ", ".join(

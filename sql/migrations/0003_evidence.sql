@@ -198,17 +198,6 @@ $$;
 create trigger claim_object_fits_predicate before insert or update on claims
     for each row execute function accord_claim_object_check();
 
--- A record is disputed while one claim affirms and another denies the same predicate and
--- object about it.
-create function accord_disputed(record uuid) returns boolean
-language sql stable parallel safe as $$
-    select exists (
-        select from claims a
-          join claims d on d.subject_id = a.subject_id and d.predicate = a.predicate
-                       and d.object_key = a.object_key and d.stance = 'denies'
-         where a.subject_id = record and a.stance = 'affirms')
-$$;
-
 -- Register every record table, including what is already stored, and index `updated_at`.
 do $$
 declare

@@ -31,6 +31,7 @@ import psutil
 
 from bench import data, load, pgbouncer
 from service import embedded, migrations, seed
+from service.core import auth
 from service.core.database import init_connection
 from service.core.pagination import CursorCodec, Listing
 from service.resources import (
@@ -200,6 +201,7 @@ async def _samples(url: str) -> dict[str, Any]:
             "offset $1 limit 1",
             min(350_000, items // 2),
         )
+        _, token = await auth.create_key(conn, "benchmark", ["write"])
         # The ETag of an undisputed official at version 1 (all bulk officials are).
         official_row = await conn.fetchrow(officials.TABLE.get_sql, uuid.UUID(ids[0]))
         assert official_row is not None
@@ -221,6 +223,7 @@ async def _samples(url: str) -> dict[str, Any]:
             list(deep_item) if deep_item else [date.min, uuid.UUID(int=0), 0],
         ),
         "tag": tag,
+        "authorization": f"Bearer {token}",
         "post": post,
         "official": official,
         "organization": organization,
@@ -285,7 +288,10 @@ def measure(
                     "POST",
                     ["/v1/officials"],
                     {
-                        "headers": {"Content-Type": "application/json"},
+                        "headers": {
+                            "Content-Type": "application/json",
+                            "Authorization": samples["authorization"],
+                        },
                         "body": '{"name": "Bench Official", "other_names": [{"name": "Бенч"}]}',
                     },
                     True,
@@ -298,6 +304,7 @@ def measure(
                         "headers": {
                             "Content-Type": "application/merge-patch+json",
                             "If-Match": "*",
+                            "Authorization": samples["authorization"],
                         },
                         "body": '{"note": "benchmarked"}',
                     },

@@ -9,9 +9,10 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
-from litestar.openapi.spec import Tag
+from litestar.openapi.spec import Components, Tag
 
 from service import __version__, docs, health
+from service.core.auth import SECURITY_SCHEMES
 from service.core.database import create_pool
 from service.core.openapi import StrictStructSchemaPlugin
 from service.core.pagination import CursorCodec
@@ -25,6 +26,9 @@ Structured diplomatic-event data: organizations, officials, the posts they hold 
 changes that move them; negotiations, their delegations, rounds, memoranda and agreements;
 humanitarian exchanges, statements, the sources every record cites and the claims that
 dispute it — served as JSON from PostgreSQL.
+
+Reads are public; writes need `Authorization: Bearer <API key>` with the `write` scope (use
+"Authorize"; `accord serve` on the embedded database prints a development key).
 
 Conventions: collections are cursor-paginated (`limit`, `cursor`, `next_cursor`,
 `Link: rel="next"`); single records carry an `ETag` (`If-None-Match` → 304, `If-Match` on
@@ -60,6 +64,7 @@ def openapi_config() -> OpenAPIConfig:
         version=__version__,
         description=DESCRIPTION,
         tags=TAGS,
+        components=Components(security_schemes=SECURITY_SCHEMES),
         path="/docs",
         render_plugins=[JsonRenderPlugin(path="/openapi.json"), docs.OfflineSwagger(path="/")],
         create_examples=False,

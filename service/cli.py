@@ -1,4 +1,4 @@
-"""The ``accord`` command: serve, db migrate, db status, seed, openapi. Every command that
+"""The ``accord`` command: serve, db migrate, db status, seed, keys, openapi. Every command that
 touches the database uses the one ``serve`` would: ``ACCORD_DATABASE_URL``, else the embedded
 server in ``ACCORD_DATA_DIR``."""
 
@@ -9,13 +9,16 @@ import asyncio
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
+from uuid import UUID
 
 import asyncpg
 import msgspec
 
 from service import migrations
 from service import seed as worked_example
+from service.core import auth
 from service.embedded import resolve_url
 from service.settings import Settings
 
@@ -59,6 +62,39 @@ async def seed(settings: Settings) -> None:
     print(f"loaded {worked_example.SEED_FILE.name}")
 
 
+async def create_key(
+    settings: Settings, name: str, scopes: list[str], expires_in_days: float | None
+) -> tuple[auth.ApiKey, str]:
+    conn = await _connect(settings)
+    try:
+        expires = timedelta(days=expires_in_days) if expires_in_days else None
+        return await auth.create_key(conn, name, scopes, expires)
+    finally:
+        await conn.close()
+
+
+async def list_keys(settings: Settings) -> None:
+    conn = await _connect(settings)
+    try:
+        keys = await auth.list_keys(conn)
+    finally:
+        await conn.close()
+    for key in keys:
+        state = "revoked" if key.revoked_at else "active"
+        expires = key.expires_at.isoformat(timespec="seconds") if key.expires_at else "never"
+        print(f"{key.id}  {state:7}  {','.join(key.scopes):11}  expires {expires}  {key.name}")
+
+
+async def revoke_key(settings: Settings, ident: UUID) -> int:
+    conn = await _connect(settings)
+    try:
+        revoked = await auth.revoke_key(conn, ident)
+    finally:
+        await conn.close()
+    print(f"revoked {ident}" if revoked else f"no active key {ident}")
+    return 0 if revoked else 1
+
+
 def contract() -> bytes:
     """The OpenAPI document exactly as the app serves it, formatted for review."""
     from service.app import create_app
@@ -93,6 +129,11 @@ def serve(
         asyncio.run(migrate(settings))
     if load_seed or embedded:
         asyncio.run(seed(settings))
+    development_key = None
+    if embedded:
+        _, development_key = asyncio.run(
+            create_key(settings, "development key (accord serve)", ["write"], 1)
+        )
     # Worker processes read their settings from the environment.
     os.environ["ACCORD_DATABASE_URL"] = url
     base = settings.public_url or f"http://{host}:{port}"
@@ -101,6 +142,9 @@ def serve(
         f"{base}/docs/openapi.json\n",
         flush=True,
     )
+    if development_key:
+        # Shown once, here, for trying writes in Swagger UI ("Authorize"); valid for a day.
+        print(f"  Development API key (write, 24 h): {development_key}\n", flush=True)
     uvicorn.run(
         "service.asgi:app",
         host=host,
@@ -148,6 +192,18 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("seed", help="load the worked example (idempotent)")
 
+    keys_cmd = commands.add_parser("keys", help="API keys for writes")
+    keys_commands = keys_cmd.add_subparsers(dest="keys_command", required=True)
+    create_cmd = keys_commands.add_parser("create", help="make a key; it is shown only once")
+    create_cmd.add_argument("--name", required=True)
+    create_cmd.add_argument(
+        "--scope", action="append", choices=["write", "admin"], required=True, dest="scopes"
+    )
+    create_cmd.add_argument("--expires-in-days", type=float, default=None)
+    keys_commands.add_parser("list", help="list keys (never their secrets)")
+    revoke_cmd = keys_commands.add_parser("revoke", help="revoke a key at once")
+    revoke_cmd.add_argument("id", type=UUID)
+
     openapi_cmd = commands.add_parser("openapi", help="write the OpenAPI contract")
     openapi_cmd.add_argument("--output", type=Path, default=CONTRACT)
     openapi_cmd.add_argument(
@@ -163,6 +219,17 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(status(settings))
     elif args.command == "seed":
         asyncio.run(seed(settings))
+    elif args.command == "keys" and args.keys_command == "create":
+        key, token = asyncio.run(
+            create_key(settings, args.name, sorted(set(args.scopes)), args.expires_in_days)
+        )
+        expires = key.expires_at.isoformat(timespec="seconds") if key.expires_at else "never"
+        print(f"id:     {key.id}\nscopes: {', '.join(key.scopes)}\nexpires: {expires}")
+        print(f"key:    {token}\n(shown once: store it now)")
+    elif args.command == "keys" and args.keys_command == "list":
+        asyncio.run(list_keys(settings))
+    elif args.command == "keys":
+        return asyncio.run(revoke_key(settings, args.id))
     elif args.command == "openapi":
         return write_openapi(args.output, args.check)
     return 0

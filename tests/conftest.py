@@ -17,6 +17,7 @@ from litestar.testing import TestClient
 
 from service import embedded, migrations, seed
 from service.app import create_app
+from service.core import auth
 from service.settings import Settings
 
 Client = TestClient[Litestar]
@@ -91,10 +92,38 @@ def database_url(databases: Databases) -> str:
     return databases.create("main")
 
 
+def make_key(url: str, scopes: list[str] | None = None, name: str = "tests") -> str:
+    """A new API key on a test database; its token."""
+
+    async def run() -> str:
+        conn = await asyncpg.connect(url)
+        try:
+            _, token = await auth.create_key(conn, name, scopes or ["write"])
+        finally:
+            await conn.close()
+        return token
+
+    return asyncio.run(run())
+
+
 @pytest.fixture(scope="session")
-def client(database_url: str) -> Iterator[Client]:
+def write_key(database_url: str) -> str:
+    return make_key(database_url)
+
+
+@pytest.fixture(scope="session")
+def client(database_url: str, write_key: str) -> Iterator[Client]:
+    """A client that reads and writes: it sends an API key with the `write` scope."""
     app = create_app(Settings(database_url=database_url))
     with TestClient(app) as test_client:
+        test_client.headers["Authorization"] = f"Bearer {write_key}"
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def anonymous(database_url: str) -> Iterator[Client]:
+    """A client with no credentials, on the same database."""
+    with TestClient(create_app(Settings(database_url=database_url))) as test_client:
         yield test_client
 
 

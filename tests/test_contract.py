@@ -1,7 +1,8 @@
 """The whole contract, every operation, against the app in-process and a real database:
 schemathesis generates valid and invalid requests from openapi.json and checks each answer
 (no 500, documented status, content type, headers and schema; invalid input refused, valid
-input accepted)."""
+input accepted). Requests carry a write key; tests/test_access.py pins down requests without
+one."""
 
 from __future__ import annotations
 
@@ -16,15 +17,21 @@ from schemathesis.core.parameters import ParameterLocation
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import Databases
+from tests.conftest import Databases, make_key
 
 CONFIG = Path(__file__).resolve().parent.parent / "openapi" / "schemathesis.toml"
+
+
+CREDENTIALS: dict[str, str] = {}
+"""The API key every generated request carries (reads ignore it; writes need it)."""
 
 
 @pytest.fixture(scope="session")
 def contract_app(databases: Databases) -> Litestar:
     # A database of its own: generated writes must not disturb the scenario tests.
-    return create_app(Settings(database_url=databases.create("contract")))
+    url = databases.create("contract")
+    CREDENTIALS["Authorization"] = f"Bearer {make_key(url)}"
+    return create_app(Settings(database_url=url))
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +56,10 @@ def map_case(
     negative = case.meta is not None and case.meta.is_negative_at(ParameterLocation.QUERY)
     if case.query and "cursor" in case.query and not negative:
         del case.query["cursor"]
+    for name, value in CREDENTIALS.items():
+        if case.headers is None:
+            case.headers = {}
+        case.headers.setdefault(name, value)
     return case
 
 

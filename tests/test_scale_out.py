@@ -17,7 +17,7 @@ import pytest
 
 from bench import pgbouncer
 from tests import ids
-from tests.conftest import Databases
+from tests.conftest import Databases, make_key
 
 pytestmark = pytest.mark.skipif(not pgbouncer.available(), reason="needs Debian's pgbouncer")
 
@@ -34,8 +34,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def servers(databases: Databases) -> Iterator[list[str]]:
+def servers(databases: Databases) -> Iterator[tuple[list[str], dict[str, str]]]:
     url = databases.create("scale")
+    credentials = {"Authorization": f"Bearer {make_key(url)}"}
     with pgbouncer.running(url, port=_free_port()) as pooled:
         env = {
             **os.environ,
@@ -72,17 +73,17 @@ def servers(databases: Databases) -> Iterator[list[str]]:
                         pass
                     assert time.monotonic() < deadline, f"{base} did not start"
                     time.sleep(0.2)
-            yield bases
+            yield bases, credentials
         finally:
             for process in processes:
                 process.terminate()
                 process.wait(10)
 
 
-def _increment(base: str, url: str) -> int:
+def _increment(base: str, url: str, credentials: dict[str, str]) -> int:
     """Read-modify-write one character onto the note until it sticks; returns the 412s seen."""
     conflicts = 0
-    with httpx.Client(base_url=base) as client:
+    with httpx.Client(base_url=base, headers=credentials) as client:
         while True:
             current = client.get(url)
             note = current.json()["note"] or ""
@@ -95,15 +96,18 @@ def _increment(base: str, url: str) -> int:
             conflicts += 1
 
 
-def test_if_match_loses_no_update_across_processes(servers: list[str]) -> None:
+def test_if_match_loses_no_update_across_processes(
+    servers: tuple[list[str], dict[str, str]],
+) -> None:
+    bases, credentials = servers
     url = f"/v1/officials/{ids.REZNIKOV}"
-    start = httpx.get(f"{servers[0]}{url}").json()
+    start = httpx.get(f"{bases[0]}{url}").json()
     assert start["note"] is not None
-    httpx.patch(f"{servers[0]}{url}", json={"note": None})
-    jobs = [servers[i % PROCESSES] for i in range(CLIENTS) for _ in range(INCREMENTS)]
+    httpx.patch(f"{bases[0]}{url}", json={"note": None}, headers=credentials)
+    jobs = [bases[i % PROCESSES] for i in range(CLIENTS) for _ in range(INCREMENTS)]
     with ThreadPoolExecutor(CLIENTS) as pool:
-        conflicts = sum(pool.map(lambda base: _increment(base, url), jobs))
-    final = httpx.get(f"{servers[1]}{url}").json()
+        conflicts = sum(pool.map(lambda base: _increment(base, url, credentials), jobs))
+    final = httpx.get(f"{bases[1]}{url}").json()
     assert final["note"] == "x" * len(jobs)
     assert final["version"] == start["version"] + 1 + len(jobs)
     assert conflicts > 0, "the clients never raced; the test proved nothing"

@@ -243,12 +243,18 @@ exception_handlers: ExceptionHandlersMap = {
 
 _DESCRIPTIONS: dict[int, str] = {
     400: "The request breaks the contract (schema, types, formats, cursor).",
+    401: "No valid API key: missing, unknown, expired or revoked (`WWW-Authenticate: Bearer`).",
+    403: "The API key lacks the scope this operation needs.",
     404: "No such record.",
     409: "Conflicts with stored state (duplicate, missing or still-referenced record, overlap).",
     412: "`If-Match` does not match the current ETag: the record changed since it was read.",
     422: "Fits the contract but breaks a rule it cannot express (e.g. an end before its start).",
     503: "The database is unavailable; retry after `Retry-After` seconds.",
 }
+
+
+WRITE_STATUSES = (401, 403)
+"""What any write can answer besides its own errors: it needs an API key with a scope."""
 
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:

@@ -15,8 +15,9 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, QueryParameter
 
+from service.core.auth import WRITE, WRITE_SECURITY
 from service.core.database import pool_of, transaction
-from service.core.problems import problem_responses
+from service.core.problems import WRITE_STATUSES, problem_responses
 from service.core.records import (
     ETAG_HEADER,
     LOCATION_HEADER,
@@ -131,7 +132,9 @@ def record_handlers(
             summary=f"Create {article} {label}",
             description="201 with `Location` and `ETag`.",
             response_headers=[ETAG_HEADER, LOCATION_HEADER],
-            responses=problem_responses(409, 422),
+            responses=problem_responses(409, 422, *WRITE_STATUSES),
+            guards=[WRITE],
+            security=WRITE_SECURITY,
         )(
             _typed(
                 create_record,
@@ -153,7 +156,9 @@ def record_handlers(
             "member, lists are replaced whole. Validated like a create. Send `If-Match` with "
             "the ETag you read to be sure no one changed it meanwhile (412 otherwise).",
             response_headers=[ETAG_HEADER],
-            responses=problem_responses(404, 409, 412, 422),
+            responses=problem_responses(404, 409, 412, 422, *WRITE_STATUSES),
+            guards=[WRITE],
+            security=WRITE_SECURITY,
         )(
             _typed(
                 update_record,
@@ -173,6 +178,8 @@ def record_handlers(
             name=f"delete{name}",
             summary=f"Delete {article} {label}",
             description=f"204; 409 while {referenced_by} refer to it.",
-            responses=problem_responses(404, 409, 412),
+            responses=problem_responses(404, 409, 412, *WRITE_STATUSES),
+            guards=[WRITE],
+            security=WRITE_SECURITY,
         )(delete_record),
     ]

@@ -13,6 +13,7 @@ from litestar import Request, Response, Router, get, post
 from litestar.openapi.spec import Example
 from litestar.params import Body, PathParameter, QueryParameter
 
+from service.core.auth import WRITE, WRITE_SECURITY
 from service.core.database import pool_of, transaction
 from service.core.pagination import (
     LINK_HEADER,
@@ -24,7 +25,7 @@ from service.core.pagination import (
     standard_sorts,
 )
 from service.core.params import DisputedQuery, NameQuery, UpdatedSince
-from service.core.problems import not_found, problem_responses
+from service.core.problems import WRITE_STATUSES, not_found, problem_responses
 from service.core.records import ETAG_HEADER, LOCATION_HEADER, RecordId, etag, patch_of
 from service.core.responses import Encoded
 from service.core.routes import record_handlers
@@ -264,7 +265,9 @@ async def get_memorandum_version(
     description="201 with `Location`. The version gets the next number; earlier versions "
     "stay exactly as they were.",
     response_headers=[ETAG_HEADER, LOCATION_HEADER],
-    responses=problem_responses(404, 422),
+    responses=problem_responses(404, 422, *WRITE_STATUSES),
+    guards=[WRITE],
+    security=WRITE_SECURITY,
 )
 async def add_memorandum_version(
     request: Request[Any, Any, Any],

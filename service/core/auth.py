@@ -1,0 +1,133 @@
+"""API keys and the one check every write passes: reads are public; a write needs
+``Authorization: Bearer <key>`` with the ``write`` scope. A key is ``accord_<id>_<secret>``:
+the id finds its row, the secret is compared by digest in constant time. Keys are stored as
+SHA-256 digests only, never logged, and can expire or be revoked."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+from litestar.openapi.spec import Reference, SecurityRequirement, SecurityScheme
+from litestar.types import Guard
+
+from service.core.problems import ProblemError
+
+SCHEME = "apiKey"
+SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
+    SCHEME: SecurityScheme(
+        type="http",
+        scheme="bearer",
+        description="An API key made with `accord keys create --scope write --name …` "
+        "(`accord serve` on the embedded database prints a development key).",
+    )
+}
+WRITE_SECURITY: list[SecurityRequirement] = [{SCHEME: []}]
+"""The ``security`` of every write operation."""
+
+_PREFIX = "accord_"
+
+
+class ApiKey(msgspec.Struct, kw_only=True):
+    id: UUID
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+async def create_key(
+    conn: asyncpg.Connection[asyncpg.Record],
+    name: str,
+    scopes: list[str],
+    expires_in: timedelta | None = None,
+) -> tuple[ApiKey, str]:
+    """A new key and its token; the token is not stored and cannot be shown again."""
+    secret = secrets.token_urlsafe(32)
+    row = await conn.fetchrow(
+        """insert into api_keys (name, scopes, secret_digest, expires_at)
+           values ($1, $2, $3, now() + $4) returning *""",
+        name,
+        scopes,
+        _digest(secret),
+        expires_in,
+    )
+    assert row is not None
+    key = msgspec.convert(dict(row.items()), ApiKey)
+    return key, f"{_PREFIX}{key.id.hex}_{secret}"
+
+
+async def list_keys(conn: asyncpg.Connection[asyncpg.Record]) -> list[ApiKey]:
+    rows = await conn.fetch(
+        "select id, name, scopes, created_at, expires_at, revoked_at from api_keys order by id"
+    )
+    return [msgspec.convert(dict(row.items()), ApiKey) for row in rows]
+
+
+async def revoke_key(conn: asyncpg.Connection[asyncpg.Record], ident: UUID) -> bool:
+    done = await conn.fetchval(
+        "update api_keys set revoked_at = now() where id = $1 and revoked_at is null returning id",
+        ident,
+    )
+    return done is not None
+
+
+def _unauthorized(detail: str) -> ProblemError:
+    return ProblemError(
+        401, "unauthorized", detail, headers={"WWW-Authenticate": 'Bearer realm="accord"'}
+    )
+
+
+def _parse(header: str | None) -> tuple[UUID, str]:
+    if header is None:
+        raise _unauthorized("Writes need `Authorization: Bearer <API key>`.")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.startswith(_PREFIX):
+        raise _unauthorized("The Authorization header is not `Bearer <API key>`.")
+    ident, _, secret = token.removeprefix(_PREFIX).partition("_")
+    try:
+        return UUID(hex=ident), secret
+    except ValueError:
+        raise _unauthorized("This is not an API key Accord made.") from None
+
+
+_LOOKUP = """select secret_digest, scopes, revoked_at is not null as revoked,
+                    coalesce(expires_at <= now(), false) as expired
+               from api_keys where id = $1"""
+
+
+def require(scope: str) -> Guard:
+    """A guard that lets a request through only with a valid key carrying ``scope``."""
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        ident, secret = _parse(connection.headers.get("authorization"))
+        row = await connection.app.state.pool.fetchrow(_LOOKUP, ident)
+        # Compared even when no row was found, so timing tells nothing about which keys exist.
+        stored = row["secret_digest"] if row is not None else bytes(32)
+        if not hmac.compare_digest(stored, _digest(secret)) or row is None:
+            raise _unauthorized("Unknown API key.")
+        if row["revoked"]:
+            raise _unauthorized("This API key has been revoked.")
+        if row["expired"]:
+            raise _unauthorized("This API key has expired.")
+        if scope not in row["scopes"]:
+            raise ProblemError(403, "forbidden", f"This API key lacks the `{scope}` scope.")
+
+    return guard
+
+
+WRITE = require("write")
+"""The guard on every write operation."""

@@ -1,0 +1,157 @@
+"""Who may write: reads are public; every write needs an API key with the `write` scope. Keys
+are made, listed and revoked with the CLI, stored only as digests, and refused once expired or
+revoked."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import asyncpg
+import pytest
+
+from service import cli
+from service.core import auth
+from tests import ids
+from tests.conftest import Client, make_key, query
+
+PROBLEM = "application/problem+json"
+
+
+def test_reads_are_public(anonymous: Client) -> None:
+    assert anonymous.get(f"/v1/officials/{ids.MEDINSKY}").status_code == 200
+    assert anonymous.get("/v1/search", params={"q": "Medinsky"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/v1/organizations", {"name": "Unauthorized", "kind": "other"}),
+        ("PATCH", f"/v1/officials/{ids.PESKOV}", {"note": "unauthorized"}),
+        ("DELETE", f"/v1/role-changes/{ids.UMEROV_AMBASSADOR_PROPOSAL}", None),
+        ("POST", f"/v1/memoranda/{ids.RUSSIAN_MEMORANDUM}/versions", {"summary": "x"}),
+    ],
+)
+def test_every_write_without_a_key_is_401_and_changes_nothing(
+    anonymous: Client, method: str, path: str, body: object
+) -> None:
+    before = anonymous.get(path).json() if method != "POST" else None
+    response = anonymous.request(method, path, json=body)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == PROBLEM
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    if before is not None:
+        assert anonymous.get(path).json() == before
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer accord_00000000000000000000000000000000_nope",
+        "Bearer not-a-key",
+        "Basic dXNlcjpwYXNz",
+        "Bearer accord_zz_zz",
+    ],
+)
+def test_a_bad_key_is_401(anonymous: Client, header: str) -> None:
+    response = anonymous.post(
+        "/v1/organizations",
+        json={"name": "Bad key", "kind": "other"},
+        headers={"Authorization": header},
+    )
+    assert response.status_code == 401
+    assert response.json()["type"] == "/problems/unauthorized"
+
+
+def test_a_key_with_a_wrong_secret_is_401(anonymous: Client, write_key: str) -> None:
+    forged = write_key[:-4] + ("AAAA" if not write_key.endswith("AAAA") else "BBBB")
+    response = anonymous.post(
+        "/v1/organizations",
+        json={"name": "Forged", "kind": "other"},
+        headers={"Authorization": f"Bearer {forged}"},
+    )
+    assert response.status_code == 401
+
+
+def test_a_key_without_the_write_scope_is_403(anonymous: Client, database_url: str) -> None:
+    admin_only = make_key(database_url, ["admin"])
+    response = anonymous.post(
+        "/v1/organizations",
+        json={"name": "Admin only", "kind": "other"},
+        headers={"Authorization": f"Bearer {admin_only}"},
+    )
+    assert response.status_code == 403
+    assert "write" in response.json()["detail"]
+
+
+def test_expired_and_revoked_keys_are_401(anonymous: Client, database_url: str) -> None:
+    async def expired_key() -> str:
+        conn = await asyncpg.connect(database_url)
+        try:
+            _, token = await auth.create_key(conn, "expired", ["write"], timedelta(seconds=-1))
+        finally:
+            await conn.close()
+        return token
+
+    body = {"name": "Late", "kind": "other"}
+    expired = asyncio.run(expired_key())
+    response = anonymous.post(
+        "/v1/organizations", json=body, headers={"Authorization": f"Bearer {expired}"}
+    )
+    assert response.status_code == 401
+    assert "expired" in response.json()["detail"]
+
+    token = make_key(database_url)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert anonymous.post("/v1/organizations", json=body, headers=headers).status_code == 201
+    ident = uuid.UUID(hex=token.removeprefix("accord_").split("_")[0])
+    assert asyncio.run(_revoke(database_url, ident))
+    response = anonymous.post("/v1/organizations", json=body, headers=headers)
+    assert response.status_code == 401
+    assert "revoked" in response.json()["detail"]
+
+
+async def _revoke(url: str, ident: uuid.UUID) -> bool:
+    conn = await asyncpg.connect(url)
+    try:
+        return await auth.revoke_key(conn, ident)
+    finally:
+        await conn.close()
+
+
+def test_keys_are_stored_as_digests_only(database_url: str, write_key: str) -> None:
+    secret = write_key.split("_", 2)[2]
+    rows = query(database_url, "select * from api_keys")
+    assert rows
+    for row in rows:
+        assert secret not in repr(dict(row.items()))
+
+
+def test_the_cli_makes_lists_and_revokes_keys(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ACCORD_DATABASE_URL", database_url)
+    assert cli.main(["keys", "create", "--scope", "write", "--name", "pipeline"]) == 0
+    made = capsys.readouterr().out
+    token = next(line.split()[1] for line in made.splitlines() if line.startswith("key:"))
+    ident = next(line.split()[1] for line in made.splitlines() if line.startswith("id:"))
+    assert cli.main(["keys", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert f"{ident}  active" in listed
+    assert token not in listed
+    assert cli.main(["keys", "revoke", ident]) == 0
+    assert cli.main(["keys", "list"]) == 0
+    assert f"{ident}  revoked" in capsys.readouterr().out
+    assert cli.main(["keys", "revoke", ident]) == 1
+
+
+def test_the_contract_declares_the_bearer_scheme_on_writes_only(client: Client) -> None:
+    document = client.get("/docs/openapi.json").json()
+    assert document["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            secured = "security" in operation
+            assert secured == (method in {"post", "patch", "delete"}), (method, path)
+            if secured:
+                assert {"401", "403"} <= set(operation["responses"]), (method, path)

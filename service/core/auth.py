@@ -125,6 +125,8 @@ def require(scope: str) -> Guard:
             raise _unauthorized("This API key has expired.")
         if scope not in row["scopes"]:
             raise ProblemError(403, "forbidden", f"This API key lacks the `{scope}` scope.")
+        # Who writes: idempotency keys (and later the history) belong to the API key.
+        connection.state.api_key_id = ident
 
     return guard
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response
+from litestar import Request
 from litestar.datastructures import ResponseHeader
 from litestar.params import HeaderParameter, PathParameter
 
@@ -93,11 +93,11 @@ def check_if_match(if_match: str | None, version: int) -> None:
         )
 
 
-def written(item: S, tag: str) -> Response[S]:
+def written(item: S, tag: str) -> Encoded[S]:
     return Encoded(item, headers={"ETag": tag})
 
 
-def created(request: Request[Any, Any, Any], item: S, tag: str) -> Response[S]:
+def created(request: Request[Any, Any, Any], item: S, tag: str) -> Encoded[S]:
     location = f"{request.url.path.rstrip('/')}/{getattr(item, 'id')}"  # noqa: B009
     return Encoded(item, status_code=201, headers={"ETag": tag, "Location": location})
 

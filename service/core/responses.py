@@ -60,3 +60,22 @@ class Encoded(Response[T], Generic[T]):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         else:
             await send({"type": "http.response.body", "body": self._body, "more_body": False})
+
+    def parts(self) -> tuple[int, list[list[str]], bytes]:
+        """Status, headers and body, as an idempotent write stores them for a replay."""
+        return (
+            self._status,
+            [[name.decode(), value.decode()] for name, value in self._headers],
+            self._body,
+        )
+
+
+class Stored(Encoded[Any]):
+    """A stored response played back as it was sent, marked ``Idempotent-Replayed``."""
+
+    def __init__(self, status: int, headers: list[list[str]], body: bytes) -> None:
+        self._status = status
+        self._content = None
+        self._body = body
+        self._headers = [(name.encode(), value.encode()) for name, value in headers]
+        self._headers.append((b"idempotent-replayed", b"true"))

@@ -17,6 +17,7 @@ from litestar.params import Body, QueryParameter
 
 from service.core.auth import WRITE, WRITE_SECURITY
 from service.core.database import pool_of, transaction
+from service.core.idempotency import IdempotencyKey, remember, replay
 from service.core.problems import WRITE_STATUSES, problem_responses
 from service.core.records import (
     ETAG_HEADER,
@@ -76,10 +77,17 @@ def record_handlers(
         wanted = [by_name[field] for field in dict.fromkeys(include.split(","))] if include else []
         return await table.read(pool_of(request), id, if_none_match, wanted)
 
-    async def create_record(request: Request[Any, Any, Any], data: Any) -> Any:
+    async def create_record(
+        request: Request[Any, Any, Any], data: Any, idempotency_key: IdempotencyKey = None
+    ) -> Any:
         async with transaction(pool_of(request)) as conn:
+            stored = await replay(conn, request, idempotency_key)
+            if stored is not None:
+                return stored
             item, tag = await table.insert(conn, data)
-        return created(request, item, tag)
+            response = created(request, item, tag)
+            await remember(conn, request, idempotency_key, response)
+        return response
 
     async def update_record(
         request: Request[Any, Any, Any], id: RecordId, data: Any, if_match: IfMatch = None
@@ -130,7 +138,9 @@ def record_handlers(
             operation_id=f"create{name}",
             name=f"create{name}",
             summary=f"Create {article} {label}",
-            description="201 with `Location` and `ETag`.",
+            description="201 with `Location` and `ETag`. Send an `Idempotency-Key` to make "
+            "retries safe: a retry gets the first answer again (marked "
+            "`Idempotent-Replayed: true`) and writes nothing.",
             response_headers=[ETAG_HEADER, LOCATION_HEADER],
             responses=problem_responses(409, 422, *WRITE_STATUSES),
             guards=[WRITE],

@@ -15,6 +15,7 @@ from litestar.params import Body, PathParameter, QueryParameter
 
 from service.core.auth import WRITE, WRITE_SECURITY
 from service.core.database import pool_of, transaction
+from service.core.idempotency import IdempotencyKey, remember, replay
 from service.core.pagination import (
     LINK_HEADER,
     CursorParam,
@@ -276,23 +277,29 @@ async def add_memorandum_version(
         MemorandumVersionCreate,
         Body(examples=[Example(summary="From the worked example", value=VERSION_EXAMPLE)]),
     ],
+    idempotency_key: IdempotencyKey = None,
 ) -> Response[MemorandumVersion]:
     day, precision = parse_partial_date(data.date, "date")
     async with transaction(pool_of(request)) as conn:
         # Locking the memorandum numbers concurrent additions one after the other.
         if await conn.fetchval("select id from memoranda where id = $1 for update", id) is None:
             raise not_found(TABLE.label, id)
+        stored = await replay(conn, request, idempotency_key)
+        if stored is not None:
+            return stored
         row = await conn.fetchrow(_ADD_VERSION, id, day, precision, data.summary, data.full_text)
-    assert row is not None
-    item = VERSIONS.make(row)
-    return Encoded(
-        item,
-        status_code=201,
-        headers={
-            "ETag": etag(item.number),
-            "Location": f"{request.url.path.rstrip('/')}/{item.number}",
-        },
-    )
+        assert row is not None
+        item = VERSIONS.make(row)
+        response = Encoded(
+            item,
+            status_code=201,
+            headers={
+                "ETag": etag(item.number),
+                "Location": f"{request.url.path.rstrip('/')}/{item.number}",
+            },
+        )
+        await remember(conn, request, idempotency_key, response)
+    return response
 
 
 def router() -> Router:

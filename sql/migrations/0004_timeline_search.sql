@@ -105,34 +105,6 @@ create index timeline_negotiations on timeline using gin (negotiation_ids);
 create index timeline_parties on timeline using gin (party_ids);
 create index timeline_officials on timeline using gin (official_ids);
 
--- An item's title is made when it is read, so it follows renames.
-create function accord_timeline_title(kind text, record uuid, number integer) returns text
-language sql stable parallel safe as $$
-    select case kind
-        when 'role_change' then (
-            select format('%s of %s as %s (%s)', replace(rc.kind, '_', ' '), o.name, p.title,
-                          rc.status)
-              from role_changes rc join officials o on o.id = rc.official_id
-              join posts p on p.id = rc.post_id where rc.id = record)
-        when 'round' then (
-            select format('Round %s of %s (%s)', r.ordinal, n.title, r.status)
-              from rounds r join negotiations n on n.id = r.negotiation_id where r.id = record)
-        when 'memorandum_version' then (
-            select format('%s, version %s', title, number) from memoranda where id = record)
-        when 'agreement' then (select title from agreements where id = record)
-        when 'exchange' then (
-            select format('%s from %s to %s: %s', replace(e.kind, '_', ' '), f.name, t.name,
-                          coalesce(e.quantity::text, 'number unknown'))
-              from exchanges e join organizations f on f.id = e.from_party_id
-              join organizations t on t.id = e.to_party_id where e.id = record)
-        when 'statement' then (
-            select format('%s (%s): %s', coalesce(o.name, g.name), replace(s.occasion, '_', ' '),
-                          left(s.quote, 200))
-              from statements s left join officials o on o.id = s.speaker_official_id
-              left join organizations g on g.id = s.speaker_organization_id where s.id = record)
-    end
-$$;
-
 create function accord_timeline_refresh(record uuid) returns void
 language sql as $$
     delete from timeline where record_id = record;

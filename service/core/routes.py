@@ -15,9 +15,12 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, QueryParameter
 
+from service.core import history
 from service.core.auth import WRITE, WRITE_SECURITY
 from service.core.database import pool_of, transaction
+from service.core.history import HistoryPage
 from service.core.idempotency import IdempotencyKey, remember, replay
+from service.core.pagination import LINK_HEADER, CursorParam, Limit
 from service.core.problems import WRITE_STATUSES, problem_responses
 from service.core.records import (
     ETAG_HEADER,
@@ -28,7 +31,7 @@ from service.core.records import (
     created,
     written,
 )
-from service.core.tables import Embed, Table
+from service.core.tables import Embed, Table, page_of_existing
 
 R = TypeVar("R", bound=msgspec.Struct)
 C = TypeVar("C", bound=msgspec.Struct)
@@ -84,7 +87,7 @@ def record_handlers(
             stored = await replay(conn, request, idempotency_key)
             if stored is not None:
                 return stored
-            item, tag = await table.insert(conn, data)
+            item, tag = await table.insert(conn, data, request.state.api_key_id)
             response = created(request, item, tag)
             await remember(conn, request, idempotency_key, response)
         return response
@@ -93,14 +96,25 @@ def record_handlers(
         request: Request[Any, Any, Any], id: RecordId, data: Any, if_match: IfMatch = None
     ) -> Any:
         async with transaction(pool_of(request)) as conn:
-            item, tag = await table.update(conn, id, data, if_match)
+            item, tag = await table.update(conn, id, data, if_match, request.state.api_key_id)
         return written(item, tag)
 
     async def delete_record(
         request: Request[Any, Any, Any], id: RecordId, if_match: IfMatch = None
     ) -> None:
         async with transaction(pool_of(request)) as conn:
-            await table.delete(conn, id, if_match)
+            await table.delete(conn, id, if_match, request.state.api_key_id)
+
+    async def list_history(
+        request: Request[Any, Any, Any],
+        id: RecordId,
+        limit: Limit = 50,
+        cursor: CursorParam = None,
+    ) -> Response[HistoryPage]:
+        filters = history.LISTING.where(record_id=id)
+        return await page_of_existing(
+            request, history.LISTING, filters, table, id, limit=limit, cursor=cursor
+        )
 
     response = Response[table.record]  # type: ignore[name-defined]
     getter = _typed(get_record, **{"return": response})
@@ -182,6 +196,17 @@ def record_handlers(
                 **{"return": response},
             )
         ),
+        get(
+            "/{id:uuid}/history",
+            operation_id=f"list{name}History",
+            name=f"list{name}History",
+            summary=f"Every change to {article} {label}",
+            description="Each create, update and delete made through the API, oldest first: "
+            "when, by which API key, and every field it changed, before and after. Stays "
+            "readable after a delete. Cursor-paginated.",
+            response_headers=[LINK_HEADER],
+            responses=problem_responses(404),
+        )(list_history),
         delete(
             "/{id:uuid}",
             operation_id=f"delete{name}",

@@ -15,6 +15,7 @@ import asyncpg
 import msgspec
 from litestar import Request, Response
 
+from service.core import history
 from service.core.database import Connection, Pool, pool_of
 from service.core.pagination import Listing, Page, SortKey
 from service.core.problems import FieldError, ProblemError, not_found
@@ -188,6 +189,8 @@ class Table(Generic[R, C]):
     ) -> None:
         self.table = table
         self.label = label
+        self.kind = label.replace(" ", "_")
+        """The record kind, as the registry and the history name it (`role_change`)."""
         self.record = record
         self.create = create
         self.params = params
@@ -280,21 +283,29 @@ class Table(Generic[R, C]):
         )
         return bool(found)
 
-    async def insert(self, conn: Connection, data: C) -> tuple[R, str]:
-        """Insert a record and its lists; the record as stored, with its ETag."""
+    async def insert(self, conn: Connection, data: C, actor: UUID | None) -> tuple[R, str]:
+        """Insert a record, its lists and its history; the record as stored, with its ETag.
+        ``actor`` is the API key writing."""
         row = await conn.fetchrow(self.insert_sql, *self.params(data))
         assert row is not None
         written = [link for link in self.links if getattr(data, link.field)]
         if written:
             await self._write_links(conn, row["id"], data, written, replace=False)
             row = await self.fetch(conn, row["id"])
-        return self.make(row), self.tag(row)
+        item = self.make(row)
+        await self._history(conn, row, "create", None, item, actor)
+        return item, self.tag(row)
 
     async def update(
-        self, conn: Connection, ident: UUID, patch: msgspec.Struct, if_match: str | None
+        self,
+        conn: Connection,
+        ident: UUID,
+        patch: msgspec.Struct,
+        if_match: str | None,
+        actor: UUID | None,
     ) -> tuple[R, str]:
-        """Apply a merge patch under a row lock; the record as stored, with its ETag. Lists
-        the patch leaves as they were are not rewritten."""
+        """Apply a merge patch under a row lock, with its history; the record as stored, with
+        its ETag. Lists the patch leaves as they were are not rewritten."""
         row = await conn.fetchrow(self.lock_sql, ident)
         if row is None:
             raise not_found(self.label, ident)
@@ -309,7 +320,28 @@ class Table(Generic[R, C]):
         if changed:
             await self._write_links(conn, ident, data, changed, replace=True)
             row = await self.fetch(conn, ident)
-        return self.make(row), self.tag(row)
+        item = self.make(row)
+        await self._history(conn, row, "update", current, item, actor)
+        return item, self.tag(row)
+
+    async def _history(
+        self,
+        conn: Connection,
+        row: asyncpg.Record,
+        operation: history.Operation,
+        before: R | None,
+        after: R | None,
+        actor: UUID | None,
+    ) -> None:
+        await history.write(
+            conn,
+            kind=self.kind,
+            record_id=row["id"],
+            operation=operation,
+            version=row["version"],
+            changes=history.changes_between(self.create.__struct_fields__, before, after),
+            actor=actor,
+        )
 
     async def _write_links(
         self, conn: Connection, ident: UUID, data: C, links: Sequence[Link], *, replace: bool
@@ -323,14 +355,15 @@ class Table(Generic[R, C]):
                 columns = [list(column) for column in zip(*rows, strict=True)]
                 await conn.execute(link.insert_sql(), ident, *columns)
 
-    async def delete(self, conn: Connection, ident: UUID, if_match: str | None) -> None:
-        version = await conn.fetchval(
-            f"select version from {self.table} where id = $1 for update", ident
-        )
-        if version is None:
+    async def delete(
+        self, conn: Connection, ident: UUID, if_match: str | None, actor: UUID | None
+    ) -> None:
+        row = await conn.fetchrow(self.lock_sql, ident)
+        if row is None:
             raise not_found(self.label, ident)
-        check_if_match(if_match, version)
+        check_if_match(if_match, row["version"])
         await conn.execute(self._delete, ident)
+        await self._history(conn, row, "delete", self.make(row), None, actor)
 
 
 async def page_of_existing(

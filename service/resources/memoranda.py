@@ -13,6 +13,7 @@ from litestar import Request, Response, Router, get, post
 from litestar.openapi.spec import Example
 from litestar.params import Body, PathParameter, QueryParameter
 
+from service.core import history
 from service.core.auth import WRITE, WRITE_SECURITY
 from service.core.database import pool_of, transaction
 from service.core.idempotency import IdempotencyKey, remember, replay
@@ -282,7 +283,8 @@ async def add_memorandum_version(
     day, precision = parse_partial_date(data.date, "date")
     async with transaction(pool_of(request)) as conn:
         # Locking the memorandum numbers concurrent additions one after the other.
-        if await conn.fetchval("select id from memoranda where id = $1 for update", id) is None:
+        version = await conn.fetchval("select version from memoranda where id = $1 for update", id)
+        if version is None:
             raise not_found(TABLE.label, id)
         stored = await replay(conn, request, idempotency_key)
         if stored is not None:
@@ -297,6 +299,15 @@ async def add_memorandum_version(
                 "ETag": etag(item.number),
                 "Location": f"{request.url.path.rstrip('/')}/{item.number}",
             },
+        )
+        await history.write(
+            conn,
+            kind=TABLE.kind,
+            record_id=id,
+            operation="update",
+            version=version,
+            changes={"latest_version": {"before": item.number - 1 or None, "after": item.number}},
+            actor=request.state.api_key_id,
         )
         await remember(conn, request, idempotency_key, response)
     return response

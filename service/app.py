@@ -38,6 +38,9 @@ express, 409 conflicts with stored records, 503 means retry after `Retry-After`.
 historical facts may be partial (`2025`, `2025-07`, `2025-07-17`) and keep their precision.
 """
 
+MAX_BODY = 4 * 1024 * 1024
+"""Bytes a request body may have (413 beyond): room for a memorandum's full text."""
+
 TAGS = [
     Tag(name="organizations", description="States, governments, ministries, agencies, media."),
     Tag(name="officials", description="People, with their names in every script."),
@@ -101,4 +104,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers,
         openapi_config=openapi_config(),
         plugins=[StrictStructSchemaPlugin()],
+        request_max_body_size=MAX_BODY,
     )

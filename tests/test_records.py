@@ -207,3 +207,48 @@ def test_extreme_dates_and_numbers_do_not_crash(client: Client) -> None:
     assert client.get("/v1/role-changes?from=0000").status_code == 422
     assert client.get("/v1/role-changes?to=9999-12").status_code == 200
     assert client.get("/v1/organizations?limit=99999999999999999999999").status_code == 400
+
+
+def test_a_body_that_is_not_json_is_415_and_stores_nothing(client: Client) -> None:
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        headers = {"Content-Type": content_type} if content_type else {}
+        response = client.post(
+            "/v1/organizations",
+            content=b'{"name": "Typed wrong", "kind": "other"}',
+            headers=headers,
+        )
+        assert response.status_code == 415, content_type
+        assert response.headers["content-type"] == PROBLEM
+    assert client.get("/v1/organizations", params={"name": "Typed wrong"}).json()["items"] == []
+
+
+def test_a_body_over_4_mib_is_413(client: Client) -> None:
+    note = "a" * (4 * 1024 * 1024)
+    response = client.post("/v1/organizations", json={"name": "Big", "kind": "other", "note": note})
+    assert response.status_code == 413
+    assert response.headers["content-type"] == PROBLEM
+
+
+def test_malformed_json_and_huge_numbers_are_400(client: Client) -> None:
+    truncated = client.post(
+        "/v1/organizations",
+        content=b'{"name": ',
+        headers={"Content-Type": "application/json"},
+    )
+    assert truncated.status_code == 400
+    surrogate = client.post(
+        "/v1/organizations",
+        content=b'{"name": "\\ud800", "kind": "other"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert surrogate.status_code == 400
+    huge = client.post(
+        "/v1/exchanges",
+        json={
+            "kind": "civilian_return",
+            "from_party_id": ids.RUSSIA,
+            "to_party_id": ids.UKRAINE,
+            "quantity": 2**70,
+        },
+    )
+    assert huge.status_code == 400

@@ -131,5 +131,20 @@ def require(scope: str) -> Guard:
     return guard
 
 
-WRITE = require("write")
-"""The guard on every write operation."""
+_JSON_TYPES = ("application/json", "application/merge-patch+json")
+
+
+async def _json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    if connection.scope.get("method") == "DELETE":
+        return
+    media_type = connection.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in _JSON_TYPES:
+        raise ProblemError(
+            415,
+            "unsupported-media-type",
+            f"The body must be JSON ({' or '.join(_JSON_TYPES)}), not {media_type or 'untyped'}.",
+        )
+
+
+WRITE = [require("write"), _json_body]
+"""The guards on every write operation: a key with the `write` scope, then a JSON body."""

@@ -245,6 +245,9 @@ _DESCRIPTIONS: dict[int, str] = {
     400: "The request breaks the contract (schema, types, formats, cursor).",
     401: "No valid API key: missing, unknown, expired or revoked (`WWW-Authenticate: Bearer`).",
     403: "The API key lacks the scope this operation needs.",
+    413: "The body is larger than the service accepts (4 MiB).",
+    415: "The body is not JSON (`application/json`, or `application/merge-patch+json` for "
+    "`PATCH`).",
     404: "No such record.",
     409: "Conflicts with stored state (duplicate, missing or still-referenced record, overlap).",
     412: "`If-Match` does not match the current ETag: the record changed since it was read.",
@@ -253,8 +256,9 @@ _DESCRIPTIONS: dict[int, str] = {
 }
 
 
-WRITE_STATUSES = (401, 403)
-"""What any write can answer besides its own errors: it needs an API key with a scope."""
+WRITE_STATUSES = (401, 403, 413, 415)
+"""What any write can answer besides its own errors: it needs an API key with a scope and a
+JSON body of bounded size."""
 
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:

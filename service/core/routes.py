@@ -157,7 +157,7 @@ def record_handlers(
             "`Idempotent-Replayed: true`) and writes nothing.",
             response_headers=[ETAG_HEADER, LOCATION_HEADER],
             responses=problem_responses(409, 422, *WRITE_STATUSES),
-            guards=[WRITE],
+            guards=WRITE,
             security=WRITE_SECURITY,
         )(
             _typed(
@@ -181,7 +181,7 @@ def record_handlers(
             "the ETag you read to be sure no one changed it meanwhile (412 otherwise).",
             response_headers=[ETAG_HEADER],
             responses=problem_responses(404, 409, 412, 422, *WRITE_STATUSES),
-            guards=[WRITE],
+            guards=WRITE,
             security=WRITE_SECURITY,
         )(
             _typed(
@@ -214,7 +214,7 @@ def record_handlers(
             summary=f"Delete {article} {label}",
             description=f"204; 409 while {referenced_by} refer to it.",
             responses=problem_responses(404, 409, 412, *WRITE_STATUSES),
-            guards=[WRITE],
+            guards=WRITE,
             security=WRITE_SECURITY,
         )(delete_record),
     ]

@@ -268,7 +268,7 @@ async def get_memorandum_version(
     "stay exactly as they were.",
     response_headers=[ETAG_HEADER, LOCATION_HEADER],
     responses=problem_responses(404, 422, *WRITE_STATUSES),
-    guards=[WRITE],
+    guards=WRITE,
     security=WRITE_SECURITY,
 )
 async def add_memorandum_version(

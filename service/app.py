@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, Tag
 
 from service import __version__, docs, health
-from service.core.auth import SECURITY_SCHEMES
+from service.core.auth import SECURITY_SCHEMES, WriteLimit
 from service.core.database import create_pool
 from service.core.openapi import StrictStructSchemaPlugin
 from service.core.pagination import CursorCodec
@@ -105,4 +106,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=openapi_config(),
         plugins=[StrictStructSchemaPlugin()],
         request_max_body_size=MAX_BODY,
+        state=State({"write_limit": WriteLimit(settings.write_rate_limit)}),
     )

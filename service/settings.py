@@ -34,6 +34,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     log_level: LogLevel = "INFO"
     public_url: str | None = None
     """Base URL printed for the Swagger UI; defaults to http://HOST:PORT."""
+    write_rate_limit: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """Writes per minute one API key may make in one worker process (429 beyond); 0: none."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

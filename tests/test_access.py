@@ -10,9 +10,12 @@ from datetime import timedelta
 
 import asyncpg
 import pytest
+from litestar.testing import TestClient
 
 from service import cli
+from service.app import create_app
 from service.core import auth
+from service.settings import Settings
 from tests import ids
 from tests.conftest import Client, make_key, query
 
@@ -155,3 +158,25 @@ def test_the_contract_declares_the_bearer_scheme_on_writes_only(client: Client) 
             assert secured == (method in {"post", "patch", "delete"}), (method, path)
             if secured:
                 assert {"401", "403"} <= set(operation["responses"]), (method, path)
+
+
+def test_a_key_over_its_write_rate_limit_gets_429_with_retry_after(
+    database_url: str, write_key: str
+) -> None:
+    app = create_app(Settings(database_url=database_url, write_rate_limit=3))
+    with TestClient(app) as limited:
+        headers = {"Authorization": f"Bearer {write_key}"}
+        body = {"name": "Rate limited", "kind": "other"}
+        # At most 3 in any one minute: within 7 writes, even across a minute's turn, some
+        # write must be refused.
+        responses = [
+            limited.post("/v1/organizations", json=body, headers=headers) for _ in range(7)
+        ]
+        statuses = [r.status_code for r in responses]
+        assert statuses[:3] == [201, 201, 201]
+        refused = next(r for r in responses if r.status_code == 429)
+        assert refused.headers["content-type"] == PROBLEM
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        other = {"Authorization": f"Bearer {make_key(database_url)}"}
+        assert limited.post("/v1/organizations", json=body, headers=other).status_code == 201
+        assert limited.get(f"/v1/officials/{ids.MEDINSKY}").status_code == 200

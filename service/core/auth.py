@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -131,6 +132,39 @@ def require(scope: str) -> Guard:
     return guard
 
 
+class WriteLimit:
+    """Writes per minute per API key, counted in this process in fixed one-minute windows:
+    cheap, and no state in PostgreSQL; with N workers a key may make up to N × the limit."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._window = 0
+        self._counts: dict[UUID, int] = {}
+
+    def check(self, key: UUID) -> None:
+        """Count one write by ``key``; 429 with ``Retry-After`` once it is over the limit."""
+        if not self.per_minute:
+            return
+        now = time.monotonic()
+        window = int(now // 60)
+        if window != self._window:
+            self._window, self._counts = window, {}
+        count = self._counts.get(key, 0) + 1
+        self._counts[key] = count
+        if count > self.per_minute:
+            raise ProblemError(
+                429,
+                "rate-limited",
+                f"This API key may make {self.per_minute} writes a minute; retry later.",
+                headers={"Retry-After": str(60 - int(now % 60))},
+            )
+
+
+async def _rate_limit(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    limit: WriteLimit = connection.app.state.write_limit
+    limit.check(connection.state.api_key_id)
+
+
 _JSON_TYPES = ("application/json", "application/merge-patch+json")
 
 
@@ -146,5 +180,6 @@ async def _json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
         )
 
 
-WRITE = [require("write"), _json_body]
-"""The guards on every write operation: a key with the `write` scope, then a JSON body."""
+WRITE = [require("write"), _rate_limit, _json_body]
+"""The guards on every write operation: a key with the `write` scope, within its rate limit,
+then a JSON body."""

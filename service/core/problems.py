@@ -246,6 +246,7 @@ _DESCRIPTIONS: dict[int, str] = {
     401: "No valid API key: missing, unknown, expired or revoked (`WWW-Authenticate: Bearer`).",
     403: "The API key lacks the scope this operation needs.",
     413: "The body is larger than the service accepts (4 MiB).",
+    429: "The API key made too many writes this minute; retry after `Retry-After` seconds.",
     415: "The body is not JSON (`application/json`, or `application/merge-patch+json` for "
     "`PATCH`).",
     404: "No such record.",
@@ -256,9 +257,9 @@ _DESCRIPTIONS: dict[int, str] = {
 }
 
 
-WRITE_STATUSES = (401, 403, 413, 415)
-"""What any write can answer besides its own errors: it needs an API key with a scope and a
-JSON body of bounded size."""
+WRITE_STATUSES = (401, 403, 413, 415, 429)
+"""What any write can answer besides its own errors: it needs an API key with a scope, within
+its rate limit, and a JSON body of bounded size."""
 
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:

@@ -235,6 +235,8 @@ exception_handlers: ExceptionHandlersMap = {
     HTTPException: _on_http,
     asyncpg.PostgresError: _on_postgres,
     asyncpg.InterfaceError: _on_unavailable,
+    # asyncpg's protocol state breaks this way when the server goes away mid-request.
+    asyncpg.InternalClientError: _on_unavailable,
     OSError: _on_unavailable,
     asyncio.TimeoutError: _on_unavailable,
     RecursionError: _on_too_deep,

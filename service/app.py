@@ -15,7 +15,7 @@ from litestar.openapi.spec import Components, Tag
 from service import __version__, docs, health
 from service.core.auth import SECURITY_SCHEMES, WriteLimit
 from service.core.database import create_pool
-from service.core.openapi import StrictStructSchemaPlugin
+from service.core.openapi import StrictStructSchemaPlugin, link_created_records
 from service.core.pagination import CursorCodec
 from service.core.problems import exception_handlers
 from service.embedded import resolve_url
@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await pool.close()
 
     logging.getLogger("accord").setLevel(settings.log_level)
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health.live,
             health.ready,
@@ -108,3 +108,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=MAX_BODY,
         state=State({"write_limit": WriteLimit(settings.write_rate_limit)}),
     )
+    link_created_records(app.openapi_schema)
+    return app

@@ -1,5 +1,6 @@
-"""The four single-record operations every resource offers (get, create, merge-patch,
-delete), made once from a resource's ``Table``. A resource module adds its list operation and
+"""The single-record operations every resource offers (get, create, merge-patch, delete, and
+the record's history), made once from a resource's ``Table``; writes pass the API-key guards
+and a create honours ``Idempotency-Key``. A resource module adds its list operation and
 anything particular to it; the standard operations are the same everywhere."""
 
 # No ``from __future__ import annotations`` here: Litestar reads these handlers' annotations at
@@ -57,11 +58,11 @@ def record_handlers(
     patch_example: dict[str, Any],
     embeds: Sequence[Embed] = (),
 ) -> list[HTTPRouteHandler]:
-    """``GET``/``PATCH``/``DELETE /{id}`` and ``POST /`` for one resource. ``name`` is the
-    record's name in operation ids (``Organization`` → ``getOrganization``);
-    ``referenced_by`` says what blocks a delete; the examples (from the worked example) show
-    in the contract and prefill Swagger UI's "Try it out"; ``embeds`` are what the GET can
-    embed on request (``?include=rounds,delegations``)."""
+    """``GET``/``PATCH``/``DELETE /{id}``, ``GET /{id}/history`` and ``POST /`` for one
+    resource. ``name`` is the record's name in operation ids (``Organization`` →
+    ``getOrganization``); ``referenced_by`` says what blocks a delete; the examples (from the
+    worked example) show in the contract and prefill Swagger UI's "Try it out"; ``embeds`` are
+    what the GET can embed on request (``?include=rounds,delegations``)."""
     label = table.label
     article = "an" if label[0] in "aeiou" else "a"
     by_name = {embed.field: embed for embed in embeds}

@@ -1,6 +1,7 @@
 """The one way a resource's table is read and written. A resource declares its columns and how
-its create struct becomes SQL parameters; everything else (404, If-Match, merge patch,
-version and timestamps) happens here, the same for every resource."""
+its create struct becomes SQL parameters; everything else (404, If-Match, merge patch, version
+and timestamps, lists kept as rows, citations, `disputed`, history) happens here, the same for
+every resource."""
 
 from __future__ import annotations
 

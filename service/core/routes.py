@@ -19,9 +19,8 @@ from litestar.params import Body, QueryParameter
 from service.core import history
 from service.core.auth import WRITE, WRITE_SECURITY
 from service.core.database import pool_of, transaction
-from service.core.history import HistoryPage
 from service.core.idempotency import IdempotencyKey, remember, replay
-from service.core.pagination import LINK_HEADER, CursorParam, Limit
+from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Page
 from service.core.problems import WRITE_STATUSES, problem_responses
 from service.core.records import (
     ETAG_HEADER,
@@ -36,6 +35,7 @@ from service.core.tables import Embed, Table, page_of_existing
 
 R = TypeVar("R", bound=msgspec.Struct)
 C = TypeVar("C", bound=msgspec.Struct)
+P = TypeVar("P", bound=Page[Any])
 
 MERGE_PATCH = "application/merge-patch+json"
 NOT_MODIFIED = ResponseSpec(
@@ -105,17 +105,6 @@ def record_handlers(
     ) -> None:
         async with transaction(pool_of(request)) as conn:
             await table.delete(conn, id, if_match, request.state.api_key_id)
-
-    async def list_history(
-        request: Request[Any, Any, Any],
-        id: RecordId,
-        limit: Limit = 50,
-        cursor: CursorParam = None,
-    ) -> Response[HistoryPage]:
-        filters = history.LISTING.where(record_id=id)
-        return await page_of_existing(
-            request, history.LISTING, filters, table, id, limit=limit, cursor=cursor
-        )
 
     response = Response[table.record]  # type: ignore[name-defined]
     getter = _typed(get_record, **{"return": response})
@@ -197,17 +186,17 @@ def record_handlers(
                 **{"return": response},
             )
         ),
-        get(
-            "/{id:uuid}/history",
+        sub_collection(
+            table,
+            history.LISTING,
+            path="history",
+            key="record_id",
             operation_id=f"list{name}History",
-            name=f"list{name}History",
             summary=f"Every change to {article} {label}",
             description="Each create, update and delete made through the API, oldest first: "
             "when, by which API key, and every field it changed, before and after. Stays "
             "readable after a delete. Cursor-paginated.",
-            response_headers=[LINK_HEADER],
-            responses=problem_responses(404),
-        )(list_history),
+        ),
         delete(
             "/{id:uuid}",
             operation_id=f"delete{name}",
@@ -219,3 +208,39 @@ def record_handlers(
             security=WRITE_SECURITY,
         )(delete_record),
     ]
+
+
+def sub_collection(
+    table: Table[Any, Any],
+    listing: Listing[P],
+    *,
+    path: str,
+    key: str,
+    operation_id: str,
+    summary: str,
+    description: str,
+) -> HTTPRouteHandler:
+    """``GET /{id}/<path>``: a page of what belongs to one record (its history, its claims,
+    a memorandum's versions, who cites a source), the listing filtered by ``key`` = the id;
+    404 when the record does not exist and nothing is found."""
+
+    async def list_sub_collection(
+        request: Request[Any, Any, Any],
+        id: RecordId,
+        limit: Limit = 50,
+        cursor: CursorParam = None,
+    ) -> Any:
+        filters = listing.where(**{key: id})
+        return await page_of_existing(
+            request, listing, filters, table, id, limit=limit, cursor=cursor
+        )
+
+    return get(
+        f"/{{id:uuid}}/{path}",
+        operation_id=operation_id,
+        name=operation_id,
+        summary=summary,
+        description=description,
+        response_headers=[LINK_HEADER],
+        responses=problem_responses(404),
+    )(_typed(list_sub_collection, **{"return": Response[listing.page_type]}))  # type: ignore[name-defined]

@@ -18,9 +18,9 @@ from litestar.params import QueryParameter
 from service.core.pagination import LINK_HEADER, CursorParam, Limit, Page, standard_sorts
 from service.core.params import DisputedQuery, UpdatedSince
 from service.core.problems import problem_responses
-from service.core.records import RecordId, patch_of
-from service.core.routes import record_handlers
-from service.core.tables import Table, page_of_existing, record_filters
+from service.core.records import patch_of
+from service.core.routes import record_handlers, sub_collection
+from service.core.tables import Table, record_filters
 from service.core.types import Citations, Note
 
 # --- structs -----------------------------------------------------------------------------------
@@ -187,30 +187,17 @@ async def list_claims(
 
 def about(table: Table[Any, Any], name: str) -> HTTPRouteHandler:
     """``GET /{id}/claims`` for a resource: the claims about one of its records."""
-    label = table.label
-
-    async def list_claims_about(
-        request: Request[Any, Any, Any],
-        id: RecordId,
-        limit: Limit = 50,
-        cursor: CursorParam = None,
-    ) -> Response[ClaimPage]:
-        filters = ABOUT.where(subject_id=id)
-        return await page_of_existing(
-            request, ABOUT, filters, table, id, limit=limit, cursor=cursor
-        )
-
-    return get(
-        "/{id:uuid}/claims",
+    return sub_collection(
+        table,
+        ABOUT,
+        path="claims",
+        key="subject_id",
         operation_id=f"list{name}Claims",
-        name=f"list{name}Claims",
-        summary=f"Claims about a {label}",
+        summary=f"Claims about a {table.label}",
         description="Every claim whose subject it is, affirming or denying; the record is "
         "`disputed` while two of them disagree on the same predicate and object. "
         "Cursor-paginated.",
-        response_headers=[LINK_HEADER],
-        responses=problem_responses(404),
-    )(list_claims_about)
+    )
 
 
 def router() -> Router:

@@ -30,8 +30,8 @@ from service.core.params import DisputedQuery, NameQuery, UpdatedSince
 from service.core.problems import WRITE_STATUSES, not_found, problem_responses
 from service.core.records import ETAG_HEADER, LOCATION_HEADER, RecordId, etag, patch_of
 from service.core.responses import Encoded
-from service.core.routes import record_handlers
-from service.core.tables import TITLE_MATCHES, Table, page_of_existing, record_filters, row_to
+from service.core.routes import record_handlers, sub_collection
+from service.core.tables import TITLE_MATCHES, Table, record_filters, row_to
 from service.core.types import (
     Citations,
     FullText,
@@ -224,24 +224,6 @@ async def list_memoranda(
 
 
 @get(
-    "/{id:uuid}/versions",
-    operation_id="listMemorandumVersions",
-    summary="A memorandum's versions",
-    description="Oldest first. Cursor-paginated.",
-    response_headers=[LINK_HEADER],
-    responses=problem_responses(404),
-)
-async def list_memorandum_versions(
-    request: Request[Any, Any, Any],
-    id: RecordId,
-    limit: Limit = 50,
-    cursor: CursorParam = None,
-) -> Response[MemorandumVersionPage]:
-    filters = VERSIONS.where(memorandum_id=id)
-    return await page_of_existing(request, VERSIONS, filters, TABLE, id, limit=limit, cursor=cursor)
-
-
-@get(
     "/{id:uuid}/versions/{number:int}",
     operation_id="getMemorandumVersion",
     summary="One version of a memorandum",
@@ -319,7 +301,15 @@ def router() -> Router:
         tags=["memoranda"],
         route_handlers=[
             list_memoranda,
-            list_memorandum_versions,
+            sub_collection(
+                TABLE,
+                VERSIONS,
+                path="versions",
+                key="memorandum_id",
+                operation_id="listMemorandumVersions",
+                summary="A memorandum's versions",
+                description="Oldest first. Cursor-paginated.",
+            ),
             get_memorandum_version,
             add_memorandum_version,
             *record_handlers(

@@ -14,12 +14,12 @@ from litestar.params import QueryParameter
 from service.core.pagination import LINK_HEADER, CursorParam, Limit, Page, standard_sorts
 from service.core.params import DisputedQuery, NameQuery, UpdatedSince, WikidataQuery
 from service.core.problems import problem_responses
-from service.core.records import RecordId, patch_of
-from service.core.routes import record_handlers
-from service.core.tables import NAME_MATCHES, Table, page_of_existing, record_filters
+from service.core.records import patch_of
+from service.core.routes import record_handlers, sub_collection
+from service.core.tables import NAME_MATCHES, Table, record_filters
 from service.core.types import Citations, Name, Note, OtherNames, WikidataId
 from service.resources import claims
-from service.resources.tenures import TENURES_OF_OFFICIAL, TenurePage
+from service.resources.tenures import TENURES_OF_OFFICIAL
 
 # --- structs -----------------------------------------------------------------------------------
 
@@ -126,39 +126,22 @@ async def list_officials(
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
 
-@get(
-    "/{id:uuid}/tenures",
-    operation_id="listOfficialTenures",
-    summary="An official's career: posts held, with start and end",
-    description="Derived from effective role changes, oldest first; a withdrawn proposal or "
-    "a nomination never makes anyone a holder.",
-    response_headers=[LINK_HEADER],
-    responses=problem_responses(404),
-)
-async def list_official_tenures(
-    request: Request[Any, Any, Any],
-    id: RecordId,
-    limit: Limit = 50,
-    cursor: CursorParam = None,
-) -> Response[TenurePage]:
-    return await page_of_existing(
-        request,
-        TENURES_OF_OFFICIAL,
-        TENURES_OF_OFFICIAL.where(official_id=id),
-        TABLE,
-        id,
-        limit=limit,
-        cursor=cursor,
-    )
-
-
 def router() -> Router:
     return Router(
         "/v1/officials",
         tags=["officials"],
         route_handlers=[
             list_officials,
-            list_official_tenures,
+            sub_collection(
+                TABLE,
+                TENURES_OF_OFFICIAL,
+                path="tenures",
+                key="official_id",
+                operation_id="listOfficialTenures",
+                summary="An official's career: posts held, with start and end",
+                description="Derived from effective role changes, oldest first; a withdrawn "
+                "proposal or a nomination never makes anyone a holder.",
+            ),
             *record_handlers(
                 TABLE,
                 create_example=CREATE_EXAMPLE,

@@ -23,9 +23,9 @@ from service.core.pagination import (
 )
 from service.core.params import DateFrom, DateTo, DisputedQuery, NameQuery, UpdatedSince
 from service.core.problems import problem_responses
-from service.core.records import RecordId, patch_of
-from service.core.routes import record_handlers
-from service.core.tables import TITLE_MATCHES, Table, page_of_existing, record_filters, row_to
+from service.core.records import patch_of
+from service.core.routes import record_handlers, sub_collection
+from service.core.tables import TITLE_MATCHES, Table, record_filters, row_to
 from service.core.types import (
     LanguageTag,
     Note,
@@ -196,32 +196,22 @@ async def list_sources(
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
 
-@get(
-    "/{id:uuid}/cited-by",
-    operation_id="listSourceCitations",
-    summary="The records that cite a source",
-    description="Every record of every resource citing it, with the quote and locator of "
-    "each citation. Cursor-paginated.",
-    response_headers=[LINK_HEADER],
-    responses=problem_responses(404),
-)
-async def list_source_citations(
-    request: Request[Any, Any, Any],
-    id: RecordId,
-    limit: Limit = 50,
-    cursor: CursorParam = None,
-) -> Response[CitingPage]:
-    filters = CITED_BY.where(source_id=id)
-    return await page_of_existing(request, CITED_BY, filters, TABLE, id, limit=limit, cursor=cursor)
-
-
 def router() -> Router:
     return Router(
         "/v1/sources",
         tags=["sources"],
         route_handlers=[
             list_sources,
-            list_source_citations,
+            sub_collection(
+                TABLE,
+                CITED_BY,
+                path="cited-by",
+                key="source_id",
+                operation_id="listSourceCitations",
+                summary="The records that cite a source",
+                description="Every record of every resource citing it, with the quote and "
+                "locator of each citation. Cursor-paginated.",
+            ),
             *record_handlers(
                 TABLE,
                 create_example=CREATE_EXAMPLE,

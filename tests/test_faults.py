@@ -1,13 +1,16 @@
-"""PostgreSQL goes away and comes back while the service runs: requests get a prompt 503 with
-`Retry-After` (no hang, no 500), readiness fails while liveness holds, the service recovers by
-itself, and every write acknowledged with a 2xx is stored exactly once — writes retried with
-their `Idempotency-Key` through the outage included. The cluster is a throwaway of the test's
-own (the embedded server's binaries in a temporary directory), stopped and started for real."""
+"""Faults. PostgreSQL goes away and comes back while the service runs: requests get a prompt 503
+with `Retry-After` (no hang, no 500), readiness fails while liveness holds, the service
+recovers by itself, and every write acknowledged with a 2xx is stored exactly once — writes
+retried with their `Idempotency-Key` through the outage included. The cluster is a throwaway of
+the test's own (the embedded server's binaries in a temporary directory), stopped and started
+for real. And on SIGTERM the server stops accepting, finishes what is in flight and closes its
+pool."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -23,7 +26,8 @@ import httpx
 import pytest
 
 from service import embedded, migrations, seed
-from tests.conftest import make_key
+from tests import ids
+from tests.conftest import Databases, make_key
 
 WRITES = 40
 
@@ -187,3 +191,74 @@ def test_an_outage_gets_prompt_503s_and_loses_or_doubles_no_acknowledged_write(
     rows = asyncio.run(stored())
     assert sorted(r["id"] for r in rows) == sorted(acknowledged)
     assert len({r["name"] for r in rows}) == WRITES
+
+
+def test_sigterm_finishes_in_flight_requests_then_closes_the_pool(databases: Databases) -> None:
+    url = databases.create("shutdown")
+    token = make_key(url)
+    port = _free_port()
+    env = {**os.environ, "ACCORD_DATABASE_URL": url, "ACCORD_LOG_LEVEL": "ERROR"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "service.asgi:app", "--port", str(port)],
+        env=env,
+        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    path = f"/v1/officials/{ids.PESKOV}"
+    result: dict[str, Any] = {}
+
+    def patch() -> None:
+        response = httpx.patch(
+            f"{base}{path}",
+            json={"note": "Written while the server was stopping."},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        result["status"] = response.status_code
+
+    async def hold_row_then_stop() -> int:
+        # A transaction of our own holds the official's row, so the PATCH is still in flight
+        # when SIGTERM arrives; it may finish only once we let go.
+        conn = await asyncpg.connect(url)
+        try:
+            async with conn.transaction():
+                await conn.execute("select 1 from officials where id = $1 for update", ids.PESKOV)
+                writer = threading.Thread(target=patch)
+                writer.start()
+                await asyncio.sleep(1.0)
+                process.send_signal(signal.SIGTERM)
+                await asyncio.sleep(1.0)
+                with pytest.raises(httpx.TransportError):  # no longer accepting
+                    await asyncio.to_thread(httpx.get, f"{base}/health/live", timeout=2)
+                assert process.poll() is None, "the server quit with a request in flight"
+            writer.join(30)
+            code = process.wait(20)
+            left: int = await conn.fetchval(
+                "select count(*) from pg_stat_activity "
+                "where application_name = 'accord' and datname = current_database()"
+            )
+            assert left == 0, "the pool was not closed"
+            return code
+        finally:
+            await conn.close()
+
+    try:
+        _wait_ready(base, 30)
+        # uvicorn re-raises the signal once it has shut down cleanly.
+        assert asyncio.run(hold_row_then_stop()) in (0, -signal.SIGTERM)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert result["status"] == 200
+    note = asyncio.run(_note(url))
+    assert note == "Written while the server was stopping."
+
+
+async def _note(url: str) -> str:
+    conn = await asyncpg.connect(url)
+    try:
+        value: str = await conn.fetchval("select note from officials where id = $1", ids.PESKOV)
+        return value
+    finally:
+        await conn.close()

@@ -41,6 +41,32 @@ def test_every_operation_has_an_id_a_tag_and_documented_problems(client: Client)
                     )
 
 
+def test_every_create_links_to_what_can_be_done_with_its_record(client: Client) -> None:
+    document = client.get("/docs/openapi.json").json()
+    links = {
+        operation["operationId"]: operation["responses"]["201"].get("links", {})
+        for operations in document["paths"].values()
+        for operation in operations.values()
+        if operation["operationId"].startswith("create")
+    }
+    assert len(links) == 13
+    for create, its in links.items():
+        name = create.removeprefix("create")
+        for target in ("get", "update", "delete", "list{}History", "list{}Claims"):
+            operation = target.format(name) if "{}" in target else target + name
+            assert its[operation]["parameters"] == {"id": "$response.body#/id"}, operation
+    # Sub-collections of the record, and the records that refer to it by `<name>_id`.
+    assert "addMemorandumVersion" in links["createMemorandum"]
+    assert "listSourceCitations" in links["createSource"]
+    assert "listPostHolders" in links["createPost"]
+    for child in ("createRound", "createDelegation", "createMemorandum"):
+        body = links["createNegotiation"][child]["requestBody"]
+        assert body == {"negotiation_id": "$response.body#/id"}
+    assert links["createRound"]["createAgreement"]["requestBody"] == {
+        "round_id": "$response.body#/id"
+    }
+
+
 def test_swagger_ui_is_served_with_no_external_url(client: Client) -> None:
     page = client.get("/docs")
     assert page.status_code == 200

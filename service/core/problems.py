@@ -14,6 +14,8 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
+from service.core.responses import Encoded
+
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = "2"
 
@@ -84,6 +86,23 @@ def not_found(what: str, ident: object) -> ProblemError:
     return ProblemError(404, "not-found", f"No {what} with id {ident}.")
 
 
+def _problem(
+    request: Request[Any, Any, Any],
+    status: int,
+    kind: str,
+    detail: str | None,
+    errors: list[FieldError] | None = None,
+) -> Problem:
+    return Problem(
+        type="about:blank" if kind == "about:blank" else f"/problems/{kind}",
+        title=_TITLES.get(status, "Error"),
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        errors=errors,
+    )
+
+
 def _problem_response(
     request: Request[Any, Any, Any],
     status: int,
@@ -92,15 +111,17 @@ def _problem_response(
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[Problem]:
-    body = Problem(
-        type="about:blank" if kind == "about:blank" else f"/problems/{kind}",
-        title=_TITLES.get(status, "Error"),
-        status=status,
-        detail=detail,
-        instance=request.url.path,
-        errors=errors,
-    )
+    body = _problem(request, status, kind, detail, errors)
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_answer(
+    request: Request[Any, Any, Any], status: int, kind: str, detail: str
+) -> Encoded[Problem]:
+    """A problem detail as a response object, for an idempotent write to store as the answer
+    its retries get."""
+    body = _problem(request, status, kind, detail)
+    return Encoded(body, status_code=status, media_type=PROBLEM_JSON)
 
 
 def _validation_errors(extra: Any) -> list[FieldError] | None:

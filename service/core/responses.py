@@ -31,6 +31,7 @@ class Encoded(Response[T], Generic[T]):
         *,
         status_code: int = 200,
         headers: dict[str, str] | None = None,
+        media_type: str | None = None,
     ) -> None:
         # Deliberately not Response.__init__: nothing here needs its machinery.
         self._status = status_code
@@ -40,7 +41,7 @@ class Encoded(Response[T], Generic[T]):
             self._body = b""
         else:
             self._body = _encode(content)
-            pairs.append(_JSON)
+            pairs.append(_JSON if media_type is None else (b"content-type", media_type.encode()))
         pairs.append((b"content-length", str(len(self._body)).encode()))
         self._headers = pairs
 

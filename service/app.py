@@ -29,7 +29,8 @@ humanitarian exchanges, statements, the sources every record cites and the claim
 dispute it — served as JSON from PostgreSQL.
 
 Reads are public; writes need `Authorization: Bearer <API key>` with the `write` scope (use
-"Authorize"; `accord serve` on the embedded database prints a development key).
+"Authorize"; `accord serve` on the embedded database prints a development key); managing API
+keys (`/v1/keys`) needs the `admin` scope.
 
 Conventions: collections are cursor-paginated (`limit`, `cursor`, `next_cursor`,
 `Link: rel="next"`); single records carry an `ETag` (`If-None-Match` → 304, `If-Match` on
@@ -58,6 +59,7 @@ TAGS = [
     Tag(name="claims", description="Who asserts or denies what; conflicts make a record disputed."),
     Tag(name="timeline", description="Everything dated, in one chronological feed."),
     Tag(name="search", description="Find anything by name, title or words."),
+    Tag(name="keys", description="API keys, for a key with the `admin` scope."),
     Tag(name="health", description="Liveness and readiness."),
 ]
 

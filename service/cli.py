@@ -63,7 +63,7 @@ async def seed(settings: Settings) -> None:
 
 
 async def create_key(
-    settings: Settings, name: str, scopes: list[str], expires_in_days: float | None
+    settings: Settings, name: str, scopes: list[auth.Scope], expires_in_days: float | None
 ) -> tuple[auth.ApiKey, str]:
     conn = await _connect(settings)
     try:
@@ -132,7 +132,7 @@ def serve(
     development_key = None
     if embedded:
         _, development_key = asyncio.run(
-            create_key(settings, "development key (accord serve)", ["write"], 1)
+            create_key(settings, "development key (accord serve)", ["write", "admin"], 1)
         )
     # Worker processes read their settings from the environment.
     os.environ["ACCORD_DATABASE_URL"] = url
@@ -144,7 +144,7 @@ def serve(
     )
     if development_key:
         # Shown once, here, for trying writes in Swagger UI ("Authorize"); valid for a day.
-        print(f"  Development API key (write, 24 h): {development_key}\n", flush=True)
+        print(f"  Development API key (write and admin, 24 h): {development_key}\n", flush=True)
     uvicorn.run(
         "service.asgi:app",
         host=host,

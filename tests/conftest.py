@@ -92,7 +92,7 @@ def database_url(databases: Databases) -> str:
     return databases.create("main")
 
 
-def make_key(url: str, scopes: list[str] | None = None, name: str = "tests") -> str:
+def make_key(url: str, scopes: list[auth.Scope] | None = None, name: str = "tests") -> str:
     """A new API key on a test database; its token."""
 
     async def run() -> str:

@@ -149,13 +149,14 @@ def test_the_cli_makes_lists_and_revokes_keys(
     assert cli.main(["keys", "revoke", ident]) == 1
 
 
-def test_the_contract_declares_the_bearer_scheme_on_writes_only(client: Client) -> None:
+def test_the_contract_declares_the_bearer_scheme_on_writes_and_keys_only(client: Client) -> None:
     document = client.get("/docs/openapi.json").json()
     assert document["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             secured = "security" in operation
-            assert secured == (method in {"post", "patch", "delete"}), (method, path)
+            needed = method in {"post", "patch", "delete"} or path.startswith("/v1/keys")
+            assert secured == needed, (method, path)
             if secured:
                 assert {"401", "403"} <= set(operation["responses"]), (method, path)
 
@@ -180,3 +181,115 @@ def test_a_key_over_its_write_rate_limit_gets_429_with_retry_after(
         other = {"Authorization": f"Bearer {make_key(database_url)}"}
         assert limited.post("/v1/organizations", json=body, headers=other).status_code == 201
         assert limited.get(f"/v1/officials/{ids.MEDINSKY}").status_code == 200
+
+
+def test_an_admin_key_makes_lists_reads_and_revokes_keys_over_the_api(
+    anonymous: Client, database_url: str
+) -> None:
+    admin = {"Authorization": f"Bearer {make_key(database_url, ['admin'])}"}
+    made = anonymous.post(
+        "/v1/keys",
+        json={"name": "pipeline over the API", "scopes": ["write"], "expires_in_days": 30},
+        headers=admin,
+    )
+    assert made.status_code == 201, made.text
+    key = made.json()
+    assert made.headers["location"] == f"/v1/keys/{key['id']}"
+    assert key["scopes"] == ["write"]
+    assert key["expires_at"] is not None
+    assert key["revoked_at"] is None
+    token = key.pop("token")
+    writer = {"Authorization": f"Bearer {token}"}
+    body = {"name": "Made with an API-made key", "kind": "other"}
+    assert anonymous.post("/v1/organizations", json=body, headers=writer).status_code == 201
+
+    read = anonymous.get(f"/v1/keys/{key['id']}", headers=admin)
+    assert read.status_code == 200
+    assert read.json() == key
+    listed = _all_keys(anonymous, admin, usable=True)
+    assert key in listed
+    assert token not in repr(listed)
+
+    assert anonymous.delete(f"/v1/keys/{key['id']}", headers=admin).status_code == 204
+    refused = anonymous.post("/v1/organizations", json=body, headers=writer)
+    assert refused.status_code == 401
+    assert "revoked" in refused.json()["detail"]
+    # Revoking again changes nothing; the key stays listed among the unusable ones.
+    assert anonymous.delete(f"/v1/keys/{key['id']}", headers=admin).status_code == 204
+    revoked = anonymous.get(f"/v1/keys/{key['id']}", headers=admin).json()
+    assert revoked["revoked_at"] is not None
+    assert revoked["id"] in {k["id"] for k in _all_keys(anonymous, admin, usable=False)}
+    assert revoked["id"] not in {k["id"] for k in _all_keys(anonymous, admin, usable=True)}
+    missing = anonymous.delete(f"/v1/keys/{uuid.uuid4()}", headers=admin)
+    assert missing.status_code == 404
+
+
+def _all_keys(client: Client, headers: dict[str, str], usable: bool) -> list[dict[str, object]]:
+    keys: list[dict[str, object]] = []
+    params: dict[str, str | int | bool] = {"usable": usable, "limit": 2}
+    while True:
+        page = client.get("/v1/keys", params=params, headers=headers).json()
+        keys.extend(page["items"])
+        if page["next_cursor"] is None:
+            return keys
+        params["cursor"] = page["next_cursor"]
+
+
+def test_managing_keys_needs_the_admin_scope(
+    anonymous: Client, write_key: str, database_url: str
+) -> None:
+    writer = {"Authorization": f"Bearer {write_key}"}
+    body = {"name": "escalation", "scopes": ["admin"]}
+    for response in (
+        anonymous.get("/v1/keys", headers=writer),
+        anonymous.post("/v1/keys", json=body, headers=writer),
+        anonymous.delete(f"/v1/keys/{uuid.uuid4()}", headers=writer),
+    ):
+        assert response.status_code == 403, response.text
+        assert "admin" in response.json()["detail"]
+    assert anonymous.get("/v1/keys").status_code == 401
+    rows = query(database_url, "select 1 from api_keys where name = 'escalation'")
+    assert rows == []
+
+
+def test_a_retried_key_creation_makes_no_second_key_and_stores_no_secret(
+    anonymous: Client, database_url: str
+) -> None:
+    headers = {
+        "Authorization": f"Bearer {make_key(database_url, ['admin'])}",
+        "Idempotency-Key": "make-the-importer-key",
+    }
+    body = {"name": "importer, made once", "scopes": ["write"]}
+    first = anonymous.post("/v1/keys", json=body, headers=headers)
+    assert first.status_code == 201
+    retry = anonymous.post("/v1/keys", json=body, headers=headers)
+    assert retry.status_code == 409
+    assert retry.headers["content-type"] == PROBLEM
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert first.json()["id"] in retry.json()["detail"]
+    assert first.json()["token"] not in retry.text
+    assert len(query(database_url, "select 1 from api_keys where name = $1", body["name"])) == 1
+    secret = first.json()["token"].split("_", 2)[2]
+    stored = query(
+        database_url, "select body from idempotency_keys where key = $1", headers["Idempotency-Key"]
+    )
+    assert secret.encode() not in bytes(stored[0]["body"])
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"name": "twice", "scopes": ["write", "write"]}, 422),
+        ({"name": "root", "scopes": ["root"]}, 400),
+        ({"name": "none", "scopes": []}, 400),
+        ({"name": "", "scopes": ["write"]}, 400),
+        ({"name": "forever", "scopes": ["write"], "expires_in_days": 0}, 400),
+    ],
+)
+def test_a_bad_key_request_is_refused(
+    anonymous: Client, database_url: str, body: dict[str, object], status: int
+) -> None:
+    admin = {"Authorization": f"Bearer {make_key(database_url, ['admin'])}"}
+    response = anonymous.post("/v1/keys", json=body, headers=admin)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM

@@ -40,7 +40,7 @@ KEPT = ("schema_migrations", "accord_secret", "api_keys")
 def contract_database(databases: Databases) -> str:
     # A database of its own: generated writes must not disturb the scenario tests.
     url = databases.create("contract")
-    CREDENTIALS["Authorization"] = f"Bearer {make_key(url)}"
+    CREDENTIALS["Authorization"] = f"Bearer {make_key(url, ['write', 'admin'])}"
     return url
 
 

@@ -10,7 +10,7 @@ import hmac
 import secrets
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, TypeAlias
 from uuid import UUID
 
 import asyncpg
@@ -20,6 +20,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import Reference, SecurityRequirement, SecurityScheme
 from litestar.types import Guard
 
+from service.core.database import Connection
 from service.core.problems import ProblemError
 
 SCHEME = "apiKey"
@@ -27,8 +28,9 @@ SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
     SCHEME: SecurityScheme(
         type="http",
         scheme="bearer",
-        description="An API key made with `accord keys create --scope write --name …` "
-        "(`accord serve` on the embedded database prints a development key).",
+        description="An API key made with `accord keys create --scope write --name …` or "
+        "`POST /v1/keys` (`accord serve` on the embedded database prints a development key "
+        "with the `write` and `admin` scopes).",
     )
 }
 WRITE_SECURITY: list[SecurityRequirement] = [{SCHEME: []}]
@@ -36,11 +38,18 @@ WRITE_SECURITY: list[SecurityRequirement] = [{SCHEME: []}]
 
 _PREFIX = "accord_"
 
+AnyConnection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | Connection"
+"""A connection of its own (the command line) or one from the pool (a request)."""
+
+Scope = Literal["write", "admin"]
+
 
 class ApiKey(msgspec.Struct, kw_only=True):
+    """An API key as Accord keeps it: never its secret."""
+
     id: UUID
     name: str
-    scopes: list[str]
+    scopes: list[Scope]
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
@@ -51,9 +60,9 @@ def _digest(secret: str) -> bytes:
 
 
 async def create_key(
-    conn: asyncpg.Connection[asyncpg.Record],
+    conn: AnyConnection,
     name: str,
-    scopes: list[str],
+    scopes: list[Scope],
     expires_in: timedelta | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key and its token; the token is not stored and cannot be shown again."""
@@ -71,14 +80,14 @@ async def create_key(
     return key, f"{_PREFIX}{key.id.hex}_{secret}"
 
 
-async def list_keys(conn: asyncpg.Connection[asyncpg.Record]) -> list[ApiKey]:
+async def list_keys(conn: AnyConnection) -> list[ApiKey]:
     rows = await conn.fetch(
         "select id, name, scopes, created_at, expires_at, revoked_at from api_keys order by id"
     )
     return [msgspec.convert(dict(row.items()), ApiKey) for row in rows]
 
 
-async def revoke_key(conn: asyncpg.Connection[asyncpg.Record], ident: UUID) -> bool:
+async def revoke_key(conn: AnyConnection, ident: UUID) -> bool:
     done = await conn.fetchval(
         "update api_keys set revoked_at = now() where id = $1 and revoked_at is null returning id",
         ident,
@@ -183,3 +192,7 @@ async def _json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
 WRITE = [require("write"), _rate_limit, _json_body]
 """The guards on every write operation: a key with the `write` scope, within its rate limit,
 then a JSON body."""
+ADMIN_WRITE = [require("admin"), _rate_limit, _json_body]
+"""The same for managing API keys, with the `admin` scope."""
+ADMIN_READ = [require("admin")]
+"""Reading API keys needs the `admin` scope too (the secrets are never shown)."""

@@ -10,6 +10,7 @@ from service.resources import (
     claims,
     delegations,
     exchanges,
+    keys,
     memoranda,
     negotiations,
     officials,
@@ -39,4 +40,5 @@ ROUTERS: list[Callable[[], Router]] = [
     claims.router,
     timeline.router,
     search.router,
+    keys.router,
 ]

@@ -1,8 +1,10 @@
 """The whole contract, every operation, against the app in-process and a real database:
 schemathesis generates valid and invalid requests from openapi.json and checks each answer
 (no 500, documented status, content type, headers and schema; invalid input refused, valid
-input accepted). Requests carry a write key; tests/test_access.py pins down requests without
-one."""
+input accepted). Requests carry a key with the `write` and `admin` scopes, given to
+schemathesis as the credentials of the contract's `apiKey` scheme, so `ignored_auth` also sends
+each secured request without them and with spoiled ones and expects a 401;
+tests/test_access.py pins down the rest."""
 
 from __future__ import annotations
 
@@ -29,9 +31,6 @@ from tests.conftest import Databases, make_key
 CONFIG = Path(__file__).resolve().parent.parent / "openapi" / "schemathesis.toml"
 
 
-CREDENTIALS: dict[str, str] = {}
-"""The API key every generated request carries (reads ignore it; writes need it)."""
-
 KEPT = ("schema_migrations", "accord_secret", "api_keys")
 """What a chain's fresh start keeps: the schema, the cursor secret and the write key."""
 
@@ -40,7 +39,9 @@ KEPT = ("schema_migrations", "accord_secret", "api_keys")
 def contract_database(databases: Databases) -> str:
     # A database of its own: generated writes must not disturb the scenario tests.
     url = databases.create("contract")
-    CREDENTIALS["Authorization"] = f"Bearer {make_key(url, ['write', 'admin'])}"
+    # The key every request carries (reads ignore it, writes need `write`, /v1/keys `admin`);
+    # openapi/schemathesis.toml reads it from here.
+    os.environ["ACCORD_CONTRACT_KEY"] = make_key(url, ["write", "admin"])
     return url
 
 
@@ -110,10 +111,6 @@ def map_case(
     negative = case.meta is not None and case.meta.is_negative_at(ParameterLocation.QUERY)
     if case.query and "cursor" in case.query and not negative:
         del case.query["cursor"]
-    for name, value in CREDENTIALS.items():
-        if case.headers is None:
-            case.headers = {}
-        case.headers.setdefault(name, value)
     return case
 
 
@@ -150,10 +147,6 @@ def test_chained_calls_keep_the_contract(contract: Any, fresh_start: FreshStart)
                 if output.response.status_code < 300:
                     ran["along a link, answered 2xx"] += 1
             return output
-
-        # The write key on every call of a chain (map_case hooks do not reach this phase).
-        def get_call_kwargs(self, case: schemathesis.Case[Any]) -> dict[str, Any]:  # noqa: ARG002
-            return {"headers": CREDENTIALS}
 
     Workflow.run(
         settings=hypothesis.settings(

@@ -252,3 +252,28 @@ def test_malformed_json_and_huge_numbers_are_400(client: Client) -> None:
         },
     )
     assert huge.status_code == 400
+
+
+def test_a_read_by_id_answers_the_same_whichever_path_serves_it(client: Client) -> None:
+    """A plain read is answered before Litestar parses parameters (core.routes.ReadById);
+    one with a query string or an unusual If-None-Match goes through the handler. Both give
+    the same answers."""
+    path = f"/v1/officials/{ids.MEDINSKY}"
+    fast = client.get(path)
+    handled = client.get(path, params={"unrelated": "1"})
+    assert fast.status_code == handled.status_code == 200
+    assert fast.json() == handled.json()
+    assert fast.headers["etag"] == handled.headers["etag"]
+    assert fast.headers["content-type"] == handled.headers["content-type"] == "application/json"
+    tag = fast.headers["etag"]
+    assert client.get(path, headers={"If-None-Match": tag}).status_code == 304
+    assert client.get(path, params={"x": "1"}, headers={"If-None-Match": tag}).status_code == 304
+    too_long = client.get(path, headers={"If-None-Match": '"' + "1" * 1100 + '"'})
+    assert too_long.status_code == 400
+    assert too_long.headers["content-type"] == "application/problem+json"
+    twice = client.get(path, headers=[("If-None-Match", '"0-0"'), ("If-None-Match", tag)])
+    assert twice.status_code in (200, 304)
+    missing = client.get(f"/v1/officials/{uuid.uuid4()}")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["instance"] == missing.request.url.path

@@ -20,11 +20,12 @@ S = TypeVar("S", bound=msgspec.Struct)
 C = TypeVar("C", bound=msgspec.Struct)
 
 
+IF_NONE_MATCH_MAX = 1024
 IfNoneMatch = Annotated[
     str | None,
     HeaderParameter(
         name="If-None-Match",
-        max_length=1024,
+        max_length=IF_NONE_MATCH_MAX,
         description="An ETag from an earlier read; 304 with no body when it still matches.",
     ),
 ]

@@ -8,13 +8,17 @@ anything particular to it; the standard operations are the same everywhere."""
 
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
+from uuid import UUID
 
 import msgspec
 from litestar import Request, Response, delete, get, patch, post
+from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
+from litestar.middleware import ASGIMiddleware
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, QueryParameter
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service.core import history
 from service.core.auth import WRITE, WRITE_SECURITY
@@ -24,6 +28,7 @@ from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Pa
 from service.core.problems import WRITE_STATUSES, problem_responses
 from service.core.records import (
     ETAG_HEADER,
+    IF_NONE_MATCH_MAX,
     LOCATION_HEADER,
     IfMatch,
     IfNoneMatch,
@@ -46,6 +51,37 @@ NOT_MODIFIED = ResponseSpec(
 def _typed(handler: Callable[..., Any], **annotations: Any) -> Callable[..., Any]:
     handler.__annotations__ = {**handler.__annotations__, **annotations}
     return handler
+
+
+class ReadById(ASGIMiddleware):
+    """The read by id without Litestar's per-request parameter machinery, which costs more
+    than the read itself (bench/RESULTS.md): Litestar has routed the request and parsed the
+    `{id}`; when there is nothing else to parse — no query string, at most one
+    `If-None-Match` within its documented length — this answers with the same
+    ``Table.read`` the handler calls. Anything else (`?include=`, a header the contract
+    refuses) goes on to the handler, which validates and answers it."""
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, table: Table[Any, Any]) -> None:
+        self.table = table
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if_none_match = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if if_none_match is not None or len(value) > IF_NONE_MATCH_MAX:
+                    if_none_match = None
+                    break
+                if_none_match = value.decode("latin-1")
+        else:
+            if not scope["query_string"]:
+                pool = scope["litestar_app"].state.pool
+                ident: UUID = scope["path_params"]["id"]  # type: ignore[assignment]  # parsed
+                response = await self.table.read(pool, ident, if_none_match)
+                await response(scope, receive, send)
+                return
+        await next_app(scope, receive, send)
 
 
 def record_handlers(
@@ -136,6 +172,7 @@ def record_handlers(
             description=description,
             response_headers=[ETAG_HEADER],
             responses={**problem_responses(404), 304: NOT_MODIFIED},
+            middleware=[ReadById(table)],
         )(getter),
         post(
             "/",

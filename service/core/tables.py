@@ -254,7 +254,7 @@ class Table(Generic[R, C]):
         ident: UUID,
         if_none_match: str | None,
         embeds: Sequence[Embed] = (),
-    ) -> Response[R]:
+    ) -> Encoded[R]:
         """GET one record: 404, 304 while the client's ETag is current (decided on the rows,
         before any struct is built or encoded), else the record with its ETag. Each embed
         adds one query for all its records; their ETags count in the record's."""

@@ -53,6 +53,36 @@ def test_if_none_match_gives_304_while_current_and_200_after_a_change(client: Cl
     assert response.headers["etag"].startswith('"2-')
 
 
+def test_an_etag_changes_when_a_derived_value_does_and_a_stale_one_gets_the_record(
+    client: Client,
+) -> None:
+    """`disputed` is derived from claims about the record, not stored with it: two claims that
+    disagree change the ETag without changing the version, and a conditional read holding the
+    old tag gets the record again."""
+    org = new_org(client)
+    url = f"/v1/organizations/{org['id']}"
+    old = client.get(url).headers["etag"]
+    for stance in ("affirms", "denies"):
+        claim = {
+            "subject_id": org["id"],
+            "predicate": "status",
+            "object_value": "dissolved",
+            "claimant_official_id": ids.MEDINSKY,
+            "stance": stance,
+        }
+        assert client.post("/v1/claims", json=claim).status_code == 201
+    stale = client.get(url, headers={"If-None-Match": old})
+    assert stale.status_code == 200
+    assert stale.json()["disputed"] is True
+    assert stale.json()["version"] == org["version"]
+    assert stale.headers["etag"] != old
+    current = client.get(url, headers={"If-None-Match": stale.headers["etag"]})
+    assert current.status_code == 304
+    assert current.headers["etag"] == stale.headers["etag"]
+    missing = client.get(f"/v1/organizations/{uuid.uuid4()}", headers={"If-None-Match": old})
+    assert missing.status_code == 404
+
+
 def test_merge_patch_replaces_removes_and_keeps(client: Client) -> None:
     org = new_org(client, country_code="UA", note="first", other_names=[{"name": "A"}])
     response = client.patch(

@@ -67,21 +67,28 @@ class ReadById(ASGIMiddleware):
         self.table = table
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        if_none_match = None
-        for name, value in scope["headers"]:
-            if name == b"if-none-match":
-                if if_none_match is not None or len(value) > IF_NONE_MATCH_MAX:
-                    if_none_match = None
-                    break
-                if_none_match = value.decode("latin-1")
-        else:
-            if not scope["query_string"]:
-                pool = scope["litestar_app"].state.pool
-                ident: UUID = scope["path_params"]["id"]  # type: ignore[assignment]  # parsed
-                response = await self.table.read(pool, ident, if_none_match)
-                await response(scope, receive, send)
-                return
-        await next_app(scope, receive, send)
+        plain, if_none_match = _plain(scope)
+        if not plain:
+            await next_app(scope, receive, send)
+            return
+        pool = scope["litestar_app"].state.pool
+        ident: UUID = scope["path_params"]["id"]  # type: ignore[assignment]  # parsed
+        response = await self.table.read(pool, ident, if_none_match)
+        await response(scope, receive, send)
+
+
+def _plain(scope: Scope) -> tuple[bool, str | None]:
+    """Whether a read has nothing for Litestar to parse but its `{id}`, and its
+    `If-None-Match` if it has one."""
+    if scope["query_string"]:
+        return False, None
+    found = None
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            if found is not None or len(value) > IF_NONE_MATCH_MAX:
+                return False, None
+            found = value.decode("latin-1")
+    return True, found
 
 
 def record_handlers(

@@ -208,6 +208,9 @@ class Table(Generic[R, C]):
         )
         self.select = f"select {select_list} from {table}"
         self.get_sql = f"{self.select} where id = $1"
+        # What an ETag is made of, alone: enough to answer a conditional read with a 304.
+        tag_list = ", ".join(["version", *(f"{expr} as {name}" for name, expr in derived.items())])
+        self.tag_sql = f"select {tag_list} from {table} where id = $1"
         self.lock_sql = f"{self.select} where id = $1 for update of {table}"
         # A write returns the whole record in the same statement; only when it also writes
         # lists is the record read again, since the statement cannot see those rows.
@@ -255,9 +258,18 @@ class Table(Generic[R, C]):
         if_none_match: str | None,
         embeds: Sequence[Embed] = (),
     ) -> Encoded[R]:
-        """GET one record: 404, 304 while the client's ETag is current (decided on the rows,
-        before any struct is built or encoded), else the record with its ETag. Each embed
-        adds one query for all its records; their ETags count in the record's."""
+        """GET one record: 404, 304 while the client's ETag is current, else the record with
+        its ETag. Each embed adds one query for all its records; their ETags count in the
+        record's. A conditional read of a record alone first reads only what its ETag is made
+        of (`tag_sql`), so a 304 costs PostgreSQL less than a read; a stale tag then costs a
+        second query."""
+        if if_none_match is not None and not embeds:
+            current = await pool.fetchrow(self.tag_sql, ident)
+            if current is None:
+                raise not_found(self.label, ident)
+            tag = self.tag(current)
+            if fresh(if_none_match, tag):
+                return Encoded(None, status_code=304, headers={"ETag": tag})
         row = await self.fetch(pool, ident)
         tag = self.tag(row)
         embedded = [(embed, await pool.fetch(embed.sql, ident)) for embed in embeds]

@@ -193,9 +193,9 @@ def test_an_outage_gets_prompt_503s_and_loses_or_doubles_no_acknowledged_write(
     assert sorted(r["id"] for r in rows) == sorted(acknowledged)
     assert len({r["name"] for r in rows}) == WRITES
     print(
-        f"outage: 503 in {answered_in:.2f} s, {len(errors)} writes refused with 503 and retried, "
-        f"recovered {recovered_in:.1f} s after restart; {len(acknowledged)} acknowledged, "
-        f"{len(rows)} stored, none twice"
+        f"outage: 503 in {answered_in * 1000:.0f} ms, {len(errors)} writes refused with 503 and "
+        f"retried, ready {recovered_in * 1000:.0f} ms after restart; "
+        f"{len(acknowledged)} acknowledged, {len(rows)} stored, none twice"
     )
 
 

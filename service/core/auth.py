@@ -80,10 +80,12 @@ async def create_key(
     return key, f"{_PREFIX}{key.id.hex}_{secret}"
 
 
+SELECT_KEYS = "select id, name, scopes, created_at, expires_at, revoked_at from api_keys"
+"""Every column of a key but its secret's digest."""
+
+
 async def list_keys(conn: AnyConnection) -> list[ApiKey]:
-    rows = await conn.fetch(
-        "select id, name, scopes, created_at, expires_at, revoked_at from api_keys order by id"
-    )
+    rows = await conn.fetch(f"{SELECT_KEYS} order by id")
     return [msgspec.convert(dict(row.items()), ApiKey) for row in rows]
 
 

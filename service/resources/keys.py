@@ -59,7 +59,7 @@ class ApiKeyPage(Page[ApiKey]):
 LISTING = Listing(
     page_type=ApiKeyPage,
     name="keys",
-    select="select id, name, scopes, created_at, expires_at, revoked_at from api_keys",
+    select=auth.SELECT_KEYS,
     sorts=standard_sorts(),
     default_sort="id",
     make=row_to(ApiKey),

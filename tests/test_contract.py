@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import hypothesis
@@ -32,7 +33,8 @@ CONFIG = Path(__file__).resolve().parent.parent / "openapi" / "schemathesis.toml
 
 
 KEPT = ("schema_migrations", "accord_secret", "api_keys")
-"""What a chain's fresh start keeps: the schema, the cursor secret and the write key."""
+"""What a chain's fresh start does not empty: the schema, the cursor secret and the API keys
+(of which it keeps only the test's own, usable)."""
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +57,8 @@ class FreshStart:
     KEPT emptied, the seed loaded again. One connection on a loop of its own, so it can be
     called from the synchronous state machine while the app runs in-process."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, key: UUID) -> None:
+        self.key = key
         self.loop = asyncio.new_event_loop()
         self.conn: asyncpg.Connection[asyncpg.Record] = self.loop.run_until_complete(
             asyncpg.connect(url)
@@ -72,6 +75,9 @@ class FreshStart:
     async def _reset(self) -> None:
         async with self.conn.transaction():
             await self.conn.execute(self.truncate)
+            # A chain may have made keys, or revoked the test's own one.
+            await self.conn.execute("delete from api_keys where id <> $1", self.key)
+            await self.conn.execute("update api_keys set revoked_at = null where id = $1", self.key)
         await seed.load(self.conn)
 
     def __call__(self) -> None:
@@ -84,7 +90,8 @@ class FreshStart:
 
 @pytest.fixture
 def fresh_start(contract_database: str) -> Iterator[FreshStart]:
-    reset = FreshStart(contract_database)
+    token = os.environ["ACCORD_CONTRACT_KEY"]
+    reset = FreshStart(contract_database, UUID(hex=token.removeprefix("accord_").split("_")[0]))
     yield reset
     reset.close()
 
@@ -120,11 +127,11 @@ def test_every_operation_keeps_the_contract(case: schemathesis.Case[Any]) -> Non
 
 
 def test_chained_calls_keep_the_contract(contract: Any, fresh_start: FreshStart) -> None:
-    """The stateful phase: schemathesis follows the OpenAPI links from each create to the get,
-    patch, delete, history and claims of what it made and runs chains of real calls, with the
-    checks only chains can make: a deleted record is gone (`use_after_free`), a created one can
-    be read (`ensure_resource_availability`), and a write without a key is refused
-    (`ignored_auth`). Fixed seed; `ACCORD_STATEFUL_EXAMPLES` asks for more chains.
+    """The stateful phase: schemathesis follows the OpenAPI links from each create to every
+    operation on what it made (and to the creates that refer to it) and runs chains of real
+    calls, with the checks only chains can make: a deleted record is gone (`use_after_free`),
+    a created one can be read (`ensure_resource_availability`), and a write without a key is
+    refused (`ignored_auth`). Fixed seed; `ACCORD_STATEFUL_EXAMPLES` asks for more chains.
 
     Every chain starts from the same database (the worked example alone): Hypothesis replays
     and shrinks chains, and a chain whose calls answer differently the second time (a name

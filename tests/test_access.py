@@ -293,3 +293,34 @@ def test_a_bad_key_request_is_refused(
     response = anonymous.post("/v1/keys", json=body, headers=admin)
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM
+
+
+def test_serve_on_the_embedded_database_prints_a_working_development_key(
+    anonymous: Client,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`accord serve` with no database configured: the embedded server (stood in for by the
+    test database) is migrated and seeded, and a fresh key with the `write` and `admin` scopes
+    is printed under the Swagger UI URL before the server starts."""
+
+    async def embedded_server(url: str | None, _: object) -> str:
+        return url or database_url
+
+    started: list[str] = []
+    monkeypatch.setattr(cli, "resolve_url", embedded_server)
+    monkeypatch.setattr("uvicorn.run", lambda app, **_: started.append(app))
+    # serve hands its URL to the workers in the environment: undone after the test.
+    monkeypatch.setenv("ACCORD_DATABASE_URL", "")
+    monkeypatch.delenv("ACCORD_DATABASE_URL")
+    cli.serve(Settings(database_url=None), "127.0.0.1", 8000, 1, False, True)
+    printed = capsys.readouterr().out
+    assert started == ["service.asgi:app"]
+    assert "Swagger UI: http://127.0.0.1:8000/docs" in printed
+    line = next(line for line in printed.splitlines() if "Development API key" in line)
+    token = line.split()[-1]
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"name": "Tried in Swagger UI", "kind": "other"}
+    assert anonymous.post("/v1/organizations", json=body, headers=headers).status_code == 201
+    assert anonymous.get("/v1/keys", headers=headers).status_code == 200

@@ -5,6 +5,7 @@ revoked."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from datetime import timedelta
 
@@ -324,3 +325,26 @@ def test_serve_on_the_embedded_database_prints_a_working_development_key(
     body = {"name": "Tried in Swagger UI", "kind": "other"}
     assert anonymous.post("/v1/organizations", json=body, headers=headers).status_code == 201
     assert anonymous.get("/v1/keys", headers=headers).status_code == 200
+
+
+def test_no_key_appears_in_the_logs(
+    anonymous: Client, write_key: str, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever a request does with a key — a write, a refused secret, a missing scope, a write
+    that fails — nothing logged in the process (Accord, Litestar, the HTTP client) carries it,
+    even at DEBUG."""
+    secret = write_key.split("_", 2)[2]
+    wrong = write_key[:-4] + "AAAA"
+    admin_only = make_key(database_url, ["admin"])
+    caplog.set_level(logging.DEBUG)
+    for token in (write_key, wrong, admin_only):
+        headers = {"Authorization": f"Bearer {token}"}
+        anonymous.post(
+            "/v1/organizations", json={"name": "Logged?", "kind": "other"}, headers=headers
+        )
+        anonymous.post("/v1/organizations", json={"kind": "nonsense"}, headers=headers)
+        anonymous.delete(f"/v1/organizations/{ids.RUSSIA}", headers=headers)
+    assert caplog.records, "nothing was logged: the test would prove nothing"
+    assert secret not in caplog.text
+    assert wrong.split("_", 2)[2] not in caplog.text
+    assert admin_only.split("_", 2)[2] not in caplog.text

@@ -9,6 +9,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -138,3 +139,21 @@ def query(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
             await conn.close()
 
     return asyncio.run(run())
+
+
+def all_pages(
+    client: Client, path: str, limit: int, *, headers: Any = None, **params: Any
+) -> list[dict[str, Any]]:
+    """Every item of a collection, following `next_cursor` page by page; `headers` (a dict)
+    go with every request, `params` are the collection's filters."""
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
+        response = client.get(path, params=query, headers=headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        found.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return found

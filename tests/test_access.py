@@ -18,7 +18,7 @@ from service.app import create_app
 from service.core import auth
 from service.settings import Settings
 from tests import ids
-from tests.conftest import Client, make_key, query
+from tests.conftest import Client, all_pages, make_key, query
 
 PROBLEM = "application/problem+json"
 
@@ -207,7 +207,7 @@ def test_an_admin_key_makes_lists_reads_and_revokes_keys_over_the_api(
     read = anonymous.get(f"/v1/keys/{key['id']}", headers=admin)
     assert read.status_code == 200
     assert read.json() == key
-    listed = _all_keys(anonymous, admin, usable=True)
+    listed = all_pages(anonymous, "/v1/keys", 2, headers=admin, usable=True)
     assert key in listed
     assert token not in repr(listed)
 
@@ -219,21 +219,12 @@ def test_an_admin_key_makes_lists_reads_and_revokes_keys_over_the_api(
     assert anonymous.delete(f"/v1/keys/{key['id']}", headers=admin).status_code == 204
     revoked = anonymous.get(f"/v1/keys/{key['id']}", headers=admin).json()
     assert revoked["revoked_at"] is not None
-    assert revoked["id"] in {k["id"] for k in _all_keys(anonymous, admin, usable=False)}
-    assert revoked["id"] not in {k["id"] for k in _all_keys(anonymous, admin, usable=True)}
+    unusable = all_pages(anonymous, "/v1/keys", 2, headers=admin, usable=False)
+    usable = all_pages(anonymous, "/v1/keys", 2, headers=admin, usable=True)
+    assert revoked["id"] in {k["id"] for k in unusable}
+    assert revoked["id"] not in {k["id"] for k in usable}
     missing = anonymous.delete(f"/v1/keys/{uuid.uuid4()}", headers=admin)
     assert missing.status_code == 404
-
-
-def _all_keys(client: Client, headers: dict[str, str], usable: bool) -> list[dict[str, object]]:
-    keys: list[dict[str, object]] = []
-    params: dict[str, str | int | bool] = {"usable": usable, "limit": 2}
-    while True:
-        page = client.get("/v1/keys", params=params, headers=headers).json()
-        keys.extend(page["items"])
-        if page["next_cursor"] is None:
-            return keys
-        params["cursor"] = page["next_cursor"]
 
 
 def test_managing_keys_needs_the_admin_scope(

@@ -18,21 +18,7 @@ from service.core.database import init_connection
 from service.core.pagination import Listing
 from service.resources import search, timeline
 from tests import ids
-from tests.conftest import Client, Databases
-
-
-def all_pages(client: Client, path: str, limit: int, **params: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
-        response = client.get(path, params=query)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        found.extend(page["items"])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return found
+from tests.conftest import Client, Databases, all_pages
 
 
 def hits(client: Client, q: str, **params: Any) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from litestar.openapi.spec import Components, Tag
 from service import __version__, docs, health
 from service.core.auth import SECURITY_SCHEMES, WriteLimit
 from service.core.database import create_pool
-from service.core.openapi import StrictStructSchemaPlugin, link_created_records
+from service.core.openapi import StrictStructSchemaPlugin, finish, link_created_records
 from service.core.pagination import CursorCodec
 from service.core.problems import exception_handlers
 from service.embedded import resolve_url
@@ -111,4 +111,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State({"write_limit": WriteLimit(settings.write_rate_limit)}),
     )
     link_created_records(app.openapi_schema)
+    finish(app.openapi_schema)
     return app

@@ -155,10 +155,12 @@ def test_the_contract_declares_the_bearer_scheme_on_writes_and_keys_only(client:
     assert document["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
-            secured = "security" in operation
+            # Public reads say so (`security: []`) rather than leave it unsaid.
+            secured = operation["security"] != []
             needed = method in {"post", "patch", "delete"} or path.startswith("/v1/keys")
             assert secured == needed, (method, path)
             if secured:
+                assert operation["security"] == [{"apiKey": []}], (method, path)
                 assert {"401", "403"} <= set(operation["responses"]), (method, path)
 
 

@@ -41,6 +41,121 @@ def test_every_operation_has_an_id_a_tag_and_documented_problems(client: Client)
                     )
 
 
+def test_every_page_schema_refers_to_the_schema_of_its_items(client: Client) -> None:
+    # A page's items are the records a GET of one returns, so a generated client reads them
+    # with the same model; search and the timeline have item schemas of their own.
+    document = client.get("/docs/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    pages = {name: schema for name, schema in schemas.items() if name.endswith("Page")}
+    assert len(pages) >= 20
+    for name, page in pages.items():
+        assert page["required"] == ["items", "next_cursor"], name
+        ref = page["properties"]["items"]["items"]["$ref"]
+        assert ref.removeprefix("#/components/schemas/") in schemas, name
+    assert pages["SearchPage"]["properties"]["items"]["items"]["$ref"].endswith("/SearchResult")
+    assert pages["TimelinePage"]["properties"]["items"]["items"]["$ref"].endswith("/TimelineItem")
+    for path, operations in document["paths"].items():
+        one = operations.get("get") if path.endswith("/{id}") else None
+        listed = document["paths"].get(path.removesuffix("/{id}"), {}).get("get")
+        if one is None or listed is None:
+            continue
+        record = one["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        page = listed["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        page_schema = schemas[page.removeprefix("#/components/schemas/")]
+        assert page_schema["properties"]["items"]["items"]["$ref"] == record, path
+
+
+def test_every_response_header_has_a_schema(client: Client) -> None:
+    document = client.get("/docs/openapi.json").json()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                for name, header in response.get("headers", {}).items():
+                    assert header["schema"] == {"type": "string"}, (method, path, status, name)
+                if status in {"401", "429", "503"}:
+                    assert response["headers"], (method, path, status)
+
+
+def _schemas_in(node: object) -> list[dict[str, object]]:
+    found: list[dict[str, object]] = []
+    if isinstance(node, dict):
+        found.append(node)
+        for value in node.values():
+            found.extend(_schemas_in(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(_schemas_in(value))
+    return found
+
+
+def test_no_composition_has_a_lone_branch(client: Client) -> None:
+    document = client.get("/docs/openapi.json").json()
+    for node in _schemas_in(document):
+        for keyword in ("oneOf", "anyOf"):
+            assert len(node.get(keyword, [None, None])) >= 2, node  # type: ignore[arg-type]
+
+
+def _strings(node: object) -> list[dict[str, object]]:
+    """The free-text string schemas in a schema: of type string (alone or as a branch of a
+    ``oneOf`` whose constraints sit beside it), not an enum, constant, uuid or date."""
+    found: list[dict[str, object]] = []
+    if isinstance(node, list):
+        for value in node:
+            found.extend(_strings(value))
+    if not isinstance(node, dict):
+        return found
+    branches = node.get("oneOf", [])
+    if node.get("type") == "string" or {"type": "string"} in branches:
+        kinds = [node, *branches]
+        if not any(
+            "enum" in k or "const" in k or k.get("format") in {"uuid", "date"} for k in kinds
+        ):
+            found.append(node)
+    for key, value in node.items():
+        if key == "oneOf":
+            for branch in value:
+                if branch != {"type": "string"}:
+                    found.extend(_strings(branch))
+        else:
+            found.extend(_strings(value))
+    return found
+
+
+def test_the_contract_refuses_what_postgresql_cannot_store(client: Client) -> None:
+    # Every free-text string a client can send carries a pattern that refuses NUL; partial
+    # dates and instants refuse year 0000, month 00, day 00 and hour 24.
+    document = client.get("/docs/openapi.json").json()
+    inputs = [
+        schema
+        for name, schema in document["components"]["schemas"].items()
+        if name.endswith(("Create", "Patch"))
+    ]
+    inputs += [
+        parameter["schema"]
+        for operations in document["paths"].values()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query"
+    ]
+    strings = [string for schema in inputs for string in _strings(schema)]
+    assert len(strings) > 50
+    for node in strings:
+        pattern = node.get("pattern")
+        assert isinstance(pattern, str), node
+        assert not re.search(pattern, "a\x00b"), node
+    partial_date = document["components"]["schemas"]["RoundCreate"]["properties"]["start_date"]
+    for bad in ("0000", "2025-00", "2025-07-00", "2025-13"):
+        assert not re.search(partial_date["pattern"], bad), bad
+    since = next(
+        parameter["schema"]["pattern"]
+        for parameter in document["paths"]["/v1/officials"]["get"]["parameters"]
+        if parameter["name"] == "updated_since"
+    )
+    for bad in ("0000-00-00T00:00Z", "2025-07-17T24:00Z", "2025-07-17T10:60Z"):
+        assert not re.search(since, bad), bad
+    assert re.search(since, "2025-07-17T10:00:00.5+03:00")
+
+
 def test_every_create_links_to_what_can_be_done_with_its_record(client: Client) -> None:
     document = client.get("/docs/openapi.json").json()
     links = {

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from litestar import Request
+from litestar.datastructures import ResponseHeader
 from litestar.params import HeaderParameter
 
 from service.core.database import Connection
@@ -31,6 +32,13 @@ IdempotencyKey = Annotated[
         "body is a 422. Keys are kept 24 hours, per API key.",
     ),
 ]
+REPLAYED_HEADER = ResponseHeader(
+    name="Idempotent-Replayed",
+    description="`true` when this is the stored answer to an earlier request with the same "
+    "`Idempotency-Key`; absent on a first answer.",
+    required=False,
+    documentation_only=True,
+)
 
 _FORGET = """delete from idempotency_keys
               where api_key_id = $1 and key = $2 and created_at < now() - $3::interval"""

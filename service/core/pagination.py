@@ -36,7 +36,10 @@ CursorParam = Annotated[
     str | None,
     QueryParameter(
         max_length=1024,
-        description="Opaque cursor from a previous page's `next_cursor`; omit for page 1.",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Opaque cursor from a previous page's `next_cursor`; omit for page 1. "
+        "Pass it back unchanged with the same `sort`: a cursor this listing did not issue "
+        "(altered, from another collection or another `sort`) is a 400 `invalid-cursor`.",
     ),
 ]
 

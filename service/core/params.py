@@ -8,13 +8,20 @@ from typing import Annotated
 
 from litestar.params import QueryParameter
 
-from service.core.types import COUNTRY_CODE_PATTERN, PARTIAL_DATE_PATTERN, WIKIDATA_ID_PATTERN
+from service.core.types import (
+    COUNTRY_CODE_PATTERN,
+    INSTANT_PATTERN,
+    NO_NUL_PATTERN,
+    PARTIAL_DATE_PATTERN,
+    WIKIDATA_ID_PATTERN,
+)
 
 NameQuery = Annotated[
     str | None,
     QueryParameter(
         min_length=1,
         max_length=200,
+        pattern=NO_NUL_PATTERN,
         description="Matches any name or spelling, in any script, ignoring case and accents "
         "and tolerating small misspellings.",
     ),
@@ -47,8 +54,7 @@ DateTo = Annotated[
 UpdatedSince = Annotated[
     str | None,
     QueryParameter(
-        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
-        r"([Zz]|[+-][0-9]{2}:[0-9]{2})$",
+        pattern=INSTANT_PATTERN,
         description="Only records created or changed at or after this instant (RFC 3339 with "
         "a time zone, e.g. `2025-07-17T00:00:00Z`), to sync incrementally.",
     ),

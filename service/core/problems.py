@@ -280,6 +280,14 @@ _DESCRIPTIONS: dict[int, str] = {
 }
 
 
+PROBLEM_HEADERS: dict[int, dict[str, str]] = {
+    401: {"WWW-Authenticate": '`Bearer realm="accord"`: the scheme the API key is sent with.'},
+    429: {"Retry-After": "Seconds until the API key may write again."},
+    503: {"Retry-After": "Seconds to wait before retrying."},
+}
+"""The headers a problem response of a status carries, as the contract documents them."""
+
+
 WRITE_STATUSES = (401, 403, 413, 415, 429)
 """What any write can answer besides its own errors: it needs an API key with a scope, within
 its rate limit, and a JSON body of bounded size."""

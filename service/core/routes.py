@@ -23,7 +23,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from service.core import history
 from service.core.auth import WRITE, WRITE_SECURITY
 from service.core.database import pool_of, transaction
-from service.core.idempotency import IdempotencyKey, remember, replay
+from service.core.idempotency import REPLAYED_HEADER, IdempotencyKey, remember, replay
 from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Page
 from service.core.problems import WRITE_STATUSES, problem_responses
 from service.core.records import (
@@ -189,7 +189,7 @@ def record_handlers(
             description="201 with `Location` and `ETag`. Send an `Idempotency-Key` to make "
             "retries safe: a retry gets the first answer again (marked "
             "`Idempotent-Replayed: true`) and writes nothing.",
-            response_headers=[ETAG_HEADER, LOCATION_HEADER],
+            response_headers=[ETAG_HEADER, LOCATION_HEADER, REPLAYED_HEADER],
             responses=problem_responses(409, 422, *WRITE_STATUSES),
             guards=WRITE,
             security=WRITE_SECURITY,

@@ -11,21 +11,41 @@ import msgspec
 
 from service.core.problems import FieldError, ProblemError
 
+NO_NUL_PATTERN = r"^[^\x00]*$"
+"""Text PostgreSQL can store: any character but NUL. Said in the contract so that a client
+learns it from the schema (400), not from the database (the server still maps what PostgreSQL
+refuses to a 422)."""
+
 Name = Annotated[
     str,
-    msgspec.Meta(min_length=1, max_length=300, description="A name as written in its script."),
+    msgspec.Meta(
+        min_length=1,
+        max_length=300,
+        pattern=NO_NUL_PATTERN,
+        description="A name as written in its script.",
+    ),
 ]
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=NO_NUL_PATTERN)]
 Text = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=20000, description="A summary in prose.")
+    str,
+    msgspec.Meta(
+        min_length=1, max_length=20000, pattern=NO_NUL_PATTERN, description="A summary in prose."
+    ),
 ]
 FullText = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=500000, description="A document's full text.")
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=500000,
+        pattern=NO_NUL_PATTERN,
+        description="A document's full text.",
+    ),
 ]
 Note = Annotated[
     str,
     msgspec.Meta(
         max_length=4000,
+        pattern=NO_NUL_PATTERN,
         description="Free-text remark, e.g. where a fact comes from until it cites sources.",
     ),
 ]
@@ -68,7 +88,17 @@ WikidataId = Annotated[
     ),
 ]
 
-PARTIAL_DATE_PATTERN = r"^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$"
+YEAR_PATTERN = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
+"""Years 0001–9999: no calendar has a year 0000."""
+MONTH_DAY_PATTERN = r"-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+PARTIAL_DATE_PATTERN = rf"^{YEAR_PATTERN}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$"
+"""What a regular expression can say of a partial date; a day its month lacks (February 30)
+is left to the server (422)."""
+INSTANT_PATTERN = (
+    rf"^{YEAR_PATTERN}{MONTH_DAY_PATTERN}[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]"
+    r"(:[0-5][0-9](\.[0-9]{1,6})?)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+"""An RFC 3339 instant with a time zone, as a query parameter (seconds optional)."""
 PartialDate = Annotated[
     str,
     msgspec.Meta(
@@ -144,6 +174,7 @@ class Citation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             msgspec.Meta(
                 min_length=1,
                 max_length=500,
+                pattern=NO_NUL_PATTERN,
                 description="Where in the source: page, paragraph, time.",
             ),
         ]

@@ -21,7 +21,7 @@ from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import record_handlers, sub_collection
 from service.core.tables import Table, record_filters
-from service.core.types import Citations, Note
+from service.core.types import NO_NUL_PATTERN, Citations, Note
 
 # --- structs -----------------------------------------------------------------------------------
 
@@ -36,9 +36,10 @@ Predicate = Literal[
     "status",
 ]
 Stance = Literal["affirms", "denies"]
-ObjectValue = str | int | bool
+ObjectValue = Annotated[str, msgspec.Meta(max_length=900, pattern=NO_NUL_PATTERN)] | int | bool
 """A value a claim asserts: a number (`quantity`) or a word or partial date (`status`,
-`date`); PostgreSQL checks which one a predicate takes and bounds its length."""
+`date`); PostgreSQL checks which one a predicate takes, and bounds the value as stored JSON
+to 1,000 characters (900 leave room for its quotes and escapes)."""
 
 
 class ClaimCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

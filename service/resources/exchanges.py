@@ -19,6 +19,7 @@ from service.core.records import patch_of
 from service.core.routes import record_handlers
 from service.core.tables import Table, record_filters
 from service.core.types import (
+    NO_NUL_PATTERN,
     Citations,
     Name,
     Note,
@@ -161,7 +162,9 @@ async def list_exchanges(
     to_party_id: Annotated[UUID | None, QueryParameter()] = None,
     agreement_id: Annotated[UUID | None, QueryParameter()] = None,
     negotiation_id: Annotated[UUID | None, QueryParameter()] = None,
-    series: Annotated[str | None, QueryParameter(min_length=1, max_length=300)] = None,
+    series: Annotated[
+        str | None, QueryParameter(min_length=1, max_length=300, pattern=NO_NUL_PATTERN)
+    ] = None,
     date_from: DateFrom = None,
     date_to: DateTo = None,
     updated_since: UpdatedSince = None,

@@ -16,7 +16,7 @@ from litestar.params import Body, PathParameter, QueryParameter
 from service.core import auth
 from service.core.auth import ADMIN_READ, ADMIN_WRITE, WRITE_SECURITY, ApiKey, Scope
 from service.core.database import pool_of, transaction
-from service.core.idempotency import IdempotencyKey, remember, replay
+from service.core.idempotency import REPLAYED_HEADER, IdempotencyKey, remember, replay
 from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Page, standard_sorts
 from service.core.problems import (
     WRITE_STATUSES,
@@ -28,6 +28,7 @@ from service.core.problems import (
 from service.core.records import LOCATION_HEADER
 from service.core.responses import Encoded
 from service.core.tables import row_to
+from service.core.types import NO_NUL_PATTERN
 
 # --- structs -----------------------------------------------------------------------------------
 
@@ -35,7 +36,7 @@ from service.core.tables import row_to
 class ApiKeyCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A new API key: who or what it is for, what it may do, and how long it lasts."""
 
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL_PATTERN)]
     """Who or what uses it (a pipeline, a person); shown in lists, never secret."""
     scopes: Annotated[list[Scope], msgspec.Meta(min_length=1, max_length=2)]
     """`write`: create, change and delete records; `admin`: manage API keys."""
@@ -90,7 +91,7 @@ CREATE_EXAMPLE: dict[str, Any] = {
     "again (revoke that key and make another if the first answer was lost).",
     guards=ADMIN_WRITE,
     security=WRITE_SECURITY,
-    response_headers=[LOCATION_HEADER],
+    response_headers=[LOCATION_HEADER, REPLAYED_HEADER],
     responses=problem_responses(409, 422, *WRITE_STATUSES),
 )
 async def create_api_key(

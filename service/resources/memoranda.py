@@ -16,7 +16,7 @@ from litestar.params import Body, PathParameter, QueryParameter
 from service.core import history
 from service.core.auth import WRITE, WRITE_SECURITY
 from service.core.database import pool_of, transaction
-from service.core.idempotency import IdempotencyKey, remember, replay
+from service.core.idempotency import REPLAYED_HEADER, IdempotencyKey, remember, replay
 from service.core.pagination import (
     LINK_HEADER,
     CursorParam,
@@ -248,7 +248,7 @@ async def get_memorandum_version(
     summary="Add a version to a memorandum",
     description="201 with `Location`. The version gets the next number; earlier versions "
     "stay exactly as they were.",
-    response_headers=[ETAG_HEADER, LOCATION_HEADER],
+    response_headers=[ETAG_HEADER, LOCATION_HEADER, REPLAYED_HEADER],
     responses=problem_responses(404, 422, *WRITE_STATUSES),
     guards=WRITE,
     security=WRITE_SECURITY,

@@ -16,6 +16,7 @@ from litestar.params import QueryParameter
 from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Page, SortKey
 from service.core.problems import problem_responses
 from service.core.tables import row_to
+from service.core.types import NO_NUL_PATTERN
 
 # --- structs -----------------------------------------------------------------------------------
 
@@ -125,7 +126,12 @@ LISTING = Listing(
 )
 async def search(
     request: Request[Any, Any, Any],
-    q: Annotated[str, QueryParameter(min_length=1, max_length=200, description="What to find.")],
+    q: Annotated[
+        str,
+        QueryParameter(
+            min_length=1, max_length=200, pattern=NO_NUL_PATTERN, description="What to find."
+        ),
+    ],
     kind: Annotated[ResultKind | None, QueryParameter()] = None,
     limit: Limit = 20,
     cursor: CursorParam = None,

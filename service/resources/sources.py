@@ -27,6 +27,7 @@ from service.core.records import patch_of
 from service.core.routes import record_handlers, sub_collection
 from service.core.tables import TITLE_MATCHES, Table, record_filters, row_to
 from service.core.types import (
+    NO_NUL_PATTERN,
     LanguageTag,
     Note,
     PartialDate,
@@ -173,8 +174,8 @@ async def list_sources(
     request: Request[Any, Any, Any],
     outlet_id: Annotated[UUID | None, QueryParameter()] = None,
     official_id: Annotated[UUID | None, QueryParameter()] = None,
-    language: Annotated[str | None, QueryParameter(max_length=35)] = None,
-    url: Annotated[str | None, QueryParameter(max_length=2000)] = None,
+    language: Annotated[str | None, QueryParameter(max_length=35, pattern=NO_NUL_PATTERN)] = None,
+    url: Annotated[str | None, QueryParameter(max_length=2000, pattern=NO_NUL_PATTERN)] = None,
     title: NameQuery = None,
     date_from: DateFrom = None,
     date_to: DateTo = None,

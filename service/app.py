@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
+from typing import Any
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -13,6 +16,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, Tag
 
 from service import __version__, docs, health
+from service.core import history
 from service.core.auth import SECURITY_SCHEMES, WriteLimit
 from service.core.database import create_pool
 from service.core.openapi import StrictStructSchemaPlugin, finish, link_created_records
@@ -59,6 +63,7 @@ TAGS = [
     Tag(name="claims", description="Who asserts or denies what; conflicts make a record disputed."),
     Tag(name="timeline", description="Everything dated, in one chronological feed."),
     Tag(name="search", description="Find anything by name, title or words."),
+    Tag(name="changes", description="Every create, update and delete, to keep a copy in sync."),
     Tag(name="keys", description="API keys, for a key with the `admin` scope."),
     Tag(name="health", description="Liveness and readiness."),
 ]
@@ -78,6 +83,18 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
+@asynccontextmanager
+async def _background(job: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Runs ``job`` while the app serves; cancels it at shutdown."""
+    task = asyncio.create_task(job)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
 
@@ -91,7 +108,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 raise RuntimeError("the database is not migrated: run `accord db migrate`")
             app.state.pool = pool
             app.state.cursors = CursorCodec(bytes(secret))
-            yield
+            retention = timedelta(days=settings.changes_retention_days)
+            async with _background(history.keep_horizon(pool, retention)):
+                yield
         finally:
             await pool.close()
 

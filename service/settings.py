@@ -36,6 +36,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Base URL printed for the Swagger UI; defaults to http://HOST:PORT."""
     write_rate_limit: Annotated[int, msgspec.Meta(ge=0)] = 0
     """Writes per minute one API key may make in one worker process (429 beyond); 0: none."""
+    changes_retention_days: Annotated[float, msgspec.Meta(ge=0)] = 30
+    """How long ``/v1/changes`` serves a change (a ``since`` older is a 410); each record's
+    history is kept regardless."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

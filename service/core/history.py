@@ -1,18 +1,26 @@
 """History: every change to every record, written by ``Table`` in the transaction of the
 change — who (the API key), when, the operation, and each changed field before and after —
 and served as ``/{id}/history`` by every resource. A deleted record's history stays readable.
-Records loaded by SQL (the worked example) have history from their first change on."""
+Records loaded by SQL (the worked example) have history from their first change on.
+
+History is also the change log: each entry is numbered in commit order (``seq``), which
+``/v1/changes`` serves to clients that keep a copy of the data."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+import logging
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
+import asyncpg
 import msgspec
 
-from service.core.database import Connection
+from service.core.database import Connection, Pool
 from service.core.pagination import Listing, Page, SortKey
+
+log = logging.getLogger("accord.history")
 
 Operation = Literal["create", "update", "delete"]
 
@@ -54,8 +62,14 @@ LISTING = Listing(
     filters={"record_id": "record_id = {0}"},
 )
 
-_INSERT = """insert into history (record_id, kind, operation, api_key_id, version, changes)
-             values ($1, $2, $3, $4, $5, $6)"""
+# The change's number comes from the change log's counter row (see the changes migration):
+# its lock, held from here to commit, numbers changes in the order they commit. This is the
+# last statement of every write, so writers wait on each other only for their commits.
+_INSERT = """with numbered as (
+                 update change_log set last_seq = last_seq + 1 returning last_seq)
+             insert into history (seq, record_id, kind, operation, api_key_id, version, changes)
+             select last_seq, $1::uuid, $2::text, $3::text, $4::uuid, $5::integer, $6::jsonb
+               from numbered"""
 
 
 def changes_between(
@@ -82,3 +96,27 @@ async def write(
     actor: UUID | None,
 ) -> None:
     await conn.execute(_INSERT, record_id, kind, operation, actor, version, changes)
+
+
+_ADVANCE_HORIZON = """update change_log set horizon = greatest(horizon, coalesce(
+                          (select seq from history where at < now() - $1::interval
+                            order by at desc limit 1), 0))
+                      returning horizon"""
+HORIZON_EVERY = timedelta(minutes=10)
+
+
+async def advance_horizon(pool: Pool, retention: timedelta) -> int:
+    """Stop serving changes older than ``retention`` in the feed; the new horizon."""
+    horizon: int = await pool.fetchval(_ADVANCE_HORIZON, retention)
+    return horizon
+
+
+async def keep_horizon(pool: Pool, retention: timedelta) -> None:
+    """The retention job: every process runs it (it is idempotent), off the request path,
+    until cancelled at shutdown; an unreachable database only delays it."""
+    while True:
+        try:
+            await advance_horizon(pool, retention)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("change log retention: %r", exc)
+        await asyncio.sleep(HORIZON_EVERY.total_seconds())

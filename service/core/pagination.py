@@ -52,6 +52,19 @@ LINK_HEADER = ResponseHeader(
 )
 
 
+SEQ_HEADER = ResponseHeader(
+    name="Accord-Seq",
+    description="The change log's position this response is consistent with: every change up "
+    "to it is reflected. Follow `/v1/changes?since=` from the first page's to keep a copy.",
+    required=True,
+    documentation_only=True,
+)
+PAGE_HEADERS = [LINK_HEADER, SEQ_HEADER]
+"""What every page of a collection carries."""
+
+_LAST_SEQ = "select last_seq from change_log"
+
+
 class Page(msgspec.Struct, Generic[T]):
     """One page of a collection; pass ``next_cursor`` as ``cursor`` for the next one."""
 
@@ -204,14 +217,16 @@ class Listing(Generic[P]):
             after = codec.decode(scope, cursor, tuple(t for _, _, t in key.columns))
         sql, args = self.query(filters, limit=limit, after=after, sort=sort, leading=leading)
         pool: Pool = request.app.state.pool
+        # Read before the page, so the page reflects at least every change up to it.
+        seq = await pool.fetchval(_LAST_SEQ)
         rows = await pool.fetch(sql, *args)
         next_cursor = None
-        headers = None
+        headers = {"Accord-Seq": str(seq)}
         if len(rows) > limit:
             rows = rows[:limit]
             last = rows[-1]
             next_cursor = codec.encode(scope, [last[name] for _, name, _ in key.columns])
-            headers = {"Link": f'<{_next_url(request, next_cursor)}>; rel="next"'}
+            headers["Link"] = f'<{_next_url(request, next_cursor)}>; rel="next"'
         page = self.page_type([self.make(row) for row in rows], next_cursor)
         return Encoded(page, headers=headers)
 

@@ -41,6 +41,8 @@ class Problem(msgspec.Struct, omit_defaults=True):
     detail: str | None = None
     instance: str | None = None
     errors: list[FieldError] | None = None
+    current_seq: int | None = None
+    """On a 410 from `/v1/changes`: where the change log ends now."""
 
 
 _TITLES: dict[int, str] = {
@@ -52,6 +54,7 @@ _TITLES: dict[int, str] = {
     405: "Method Not Allowed",
     406: "Not Acceptable",
     409: "Conflict",
+    410: "Gone",
     412: "Precondition Failed",
     413: "Content Too Large",
     415: "Unsupported Media Type",
@@ -73,6 +76,7 @@ class ProblemError(Exception):
         *,
         errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
+        current_seq: int | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -80,6 +84,7 @@ class ProblemError(Exception):
         self.detail = detail
         self.errors = errors
         self.headers = headers
+        self.current_seq = current_seq
 
 
 def not_found(what: str, ident: object) -> ProblemError:
@@ -142,7 +147,10 @@ def _validation_errors(extra: Any) -> list[FieldError] | None:
 
 
 def _on_problem(request: Request[Any, Any, Any], exc: ProblemError) -> Response[Problem]:
-    return _problem_response(request, exc.status, exc.kind, exc.detail, exc.errors, exc.headers)
+    body = _problem(request, exc.status, exc.kind, exc.detail, exc.errors)
+    if exc.current_seq is not None:
+        body.current_seq = exc.current_seq
+    return Response(body, status_code=exc.status, media_type=PROBLEM_JSON, headers=exc.headers)
 
 
 def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
@@ -274,6 +282,8 @@ _DESCRIPTIONS: dict[int, str] = {
     "`PATCH`).",
     404: "No such record.",
     409: "Conflicts with stored state (duplicate, missing or still-referenced record, overlap).",
+    410: "`since` is outside the change log kept (older than the retention window, or past "
+    "its end): list the collections again and follow from the new `Accord-Seq`.",
     412: "`If-Match` does not match the current ETag: the record changed since it was read.",
     422: "Fits the contract but breaks a rule it cannot express (e.g. an end before its start).",
     503: "The database is unavailable; retry after `Retry-After` seconds.",

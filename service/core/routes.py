@@ -24,7 +24,7 @@ from service.core import history
 from service.core.auth import WRITE, WRITE_SECURITY
 from service.core.database import pool_of, transaction
 from service.core.idempotency import REPLAYED_HEADER, IdempotencyKey, remember, replay
-from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Page
+from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Listing, Page
 from service.core.problems import WRITE_STATUSES, problem_responses
 from service.core.records import (
     ETAG_HEADER,
@@ -285,6 +285,6 @@ def sub_collection(
         name=operation_id,
         summary=summary,
         description=description,
-        response_headers=[LINK_HEADER],
+        response_headers=PAGE_HEADERS,
         responses=problem_responses(404),
     )(_typed(list_sub_collection, **{"return": Response[listing.page_type]}))  # type: ignore[name-defined]

@@ -208,6 +208,7 @@ class Table(Generic[R, C]):
         )
         self.select = f"select {select_list} from {table}"
         self.get_sql = f"{self.select} where id = $1"
+        self.many_sql = f"{self.select} where id = any($1::uuid[])"
         # What an ETag is made of, alone: enough to answer a conditional read with a 304.
         tag_list = ", ".join(["version", *(f"{expr} as {name}" for name, expr in derived.items())])
         self.tag_sql = f"select {tag_list} from {table} where id = $1"

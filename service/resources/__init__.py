@@ -7,6 +7,7 @@ from litestar import Router
 
 from service.resources import (
     agreements,
+    changes,
     claims,
     delegations,
     exchanges,
@@ -40,5 +41,6 @@ ROUTERS: list[Callable[[], Router]] = [
     claims.router,
     timeline.router,
     search.router,
+    changes.router,
     keys.router,
 ]

@@ -12,7 +12,7 @@ import msgspec
 from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import LINK_HEADER, CursorParam, Limit, Page, standard_sorts
+from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Page, standard_sorts
 from service.core.params import DisputedQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import patch_of
@@ -157,7 +157,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"note": "Reported by Anadolu Agency."}
     summary="List delegations",
     description="Filter by negotiation, party, or an official among the members (in any "
     "role, at any time). Cursor-paginated.",
-    response_headers=[LINK_HEADER],
+    response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )
 async def list_delegations(

@@ -12,7 +12,7 @@ import msgspec
 from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import LINK_HEADER, CursorParam, Limit, Page, standard_sorts
+from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Page, standard_sorts
 from service.core.params import DateFrom, DateTo, DisputedQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import patch_of
@@ -152,7 +152,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"note": "Received by the Coordination Headquart
     summary="List exchanges",
     description="Filter by kind, from-party, to-party, agreement, negotiation, series and a "
     "date range (`from`/`to` may be partial). Cursor-paginated.",
-    response_headers=[LINK_HEADER],
+    response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )
 async def list_exchanges(

@@ -17,7 +17,7 @@ from service.core import auth
 from service.core.auth import ADMIN_READ, ADMIN_WRITE, WRITE_SECURITY, ApiKey, Scope
 from service.core.database import pool_of, transaction
 from service.core.idempotency import REPLAYED_HEADER, IdempotencyKey, remember, replay
-from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Page, standard_sorts
+from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Listing, Page, standard_sorts
 from service.core.problems import (
     WRITE_STATUSES,
     ProblemError,
@@ -135,7 +135,7 @@ async def create_api_key(
     "that work now; `usable=false` those revoked or expired. Cursor-paginated.",
     guards=ADMIN_READ,
     security=WRITE_SECURITY,
-    response_headers=[LINK_HEADER],
+    response_headers=PAGE_HEADERS,
     responses=problem_responses(401, 403, 422),
 )
 async def list_api_keys(

@@ -18,7 +18,7 @@ from service.core.auth import WRITE, WRITE_SECURITY
 from service.core.database import pool_of, transaction
 from service.core.idempotency import REPLAYED_HEADER, IdempotencyKey, remember, replay
 from service.core.pagination import (
-    LINK_HEADER,
+    PAGE_HEADERS,
     CursorParam,
     Limit,
     Listing,
@@ -193,7 +193,7 @@ VERSION_EXAMPLE: dict[str, Any] = {
     summary="List memoranda",
     description="Filter by negotiation, author, status, round (exchanged at it or on its "
     "agenda) and title. Cursor-paginated.",
-    response_headers=[LINK_HEADER],
+    response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )
 async def list_memoranda(

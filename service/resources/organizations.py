@@ -11,7 +11,7 @@ import msgspec
 from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import LINK_HEADER, CursorParam, Limit, Page, standard_sorts
+from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Page, standard_sorts
 from service.core.params import CountryQuery, DisputedQuery, NameQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import patch_of
@@ -106,7 +106,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"note": "Reported by Ukrainska Pravda.", "count
     summary="List organizations",
     description="Filter by kind, parent, country or name (any name or spelling, in any "
     "script, ignoring case and accents, tolerating small misspellings). Cursor-paginated.",
-    response_headers=[LINK_HEADER],
+    response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )
 async def list_organizations(

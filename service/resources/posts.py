@@ -11,7 +11,7 @@ import msgspec
 from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import LINK_HEADER, CursorParam, Limit, Page, standard_sorts
+from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Page, standard_sorts
 from service.core.params import DisputedQuery, NameQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import RecordId, patch_of
@@ -92,7 +92,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"note": "Appointed and dismissed by the Verkhov
     summary="List posts",
     description="Filter by organization, one-holder or not, and title (substring or close "
     "spelling, ignoring case and accents). Cursor-paginated.",
-    response_headers=[LINK_HEADER],
+    response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )
 async def list_posts(
@@ -122,7 +122,7 @@ async def list_posts(
     description="Derived from effective role changes: the tenures that include `at` "
     "(default: today). A tenure's `end` is the first day it was no longer held, so on the "
     "day of a dismissal the successor appointed that day is the holder.",
-    response_headers=[LINK_HEADER],
+    response_headers=PAGE_HEADERS,
     responses=problem_responses(404),
 )
 async def list_post_holders(

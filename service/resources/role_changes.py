@@ -13,7 +13,7 @@ from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
 from service.core.pagination import (
-    LINK_HEADER,
+    PAGE_HEADERS,
     CursorParam,
     Limit,
     Page,
@@ -150,7 +150,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"status": "effective", "effective_date": "2025-
     "date (effective, else announced); `from`/`to` may be partial (`to=2025` means through "
     "2025-12-31). `sort=date` orders chronologically (changes with a date only). "
     "Cursor-paginated.",
-    response_headers=[LINK_HEADER],
+    response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )
 async def list_role_changes(

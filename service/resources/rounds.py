@@ -13,7 +13,7 @@ from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
 from service.core.pagination import (
-    LINK_HEADER,
+    PAGE_HEADERS,
     CursorParam,
     Limit,
     Page,
@@ -236,7 +236,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"status": "postponed", "note": "Awaiting Ukrain
     description="Filter by negotiation, status, venue country and a date range (rounds "
     "under way at some time in it; `from`/`to` may be partial). `sort=ordinal` lists each "
     "negotiation's rounds in order. Cursor-paginated.",
-    response_headers=[LINK_HEADER],
+    response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )
 async def list_rounds(

@@ -13,7 +13,7 @@ import msgspec
 from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Page, SortKey
+from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Listing, Page, SortKey
 from service.core.problems import problem_responses
 from service.core.tables import row_to
 from service.core.types import NO_NUL_PATTERN
@@ -121,7 +121,7 @@ LISTING = Listing(
     "`Мединский` all find Vladimir Medinsky), organizations, posts, memoranda, agreements "
     'and statements. Text matches every word, `"exact phrases"` and `prefix*`. Best '
     "first; cursor-paginated.",
-    response_headers=[LINK_HEADER],
+    response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )
 async def search(

@@ -13,7 +13,7 @@ from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
 from service.core.pagination import (
-    LINK_HEADER,
+    PAGE_HEADERS,
     CursorParam,
     Limit,
     Listing,
@@ -167,7 +167,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"retrieved_date": "2025-07-20"}
     summary="List sources",
     description="Filter by outlet, official, language, URL, title and a published-date range "
     "(`from`/`to` may be partial). Cursor-paginated.",
-    response_headers=[LINK_HEADER],
+    response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )
 async def list_sources(

@@ -13,7 +13,7 @@ import msgspec
 from litestar import Request, Response, Router, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import LINK_HEADER, CursorParam, Limit, Listing, Page, SortKey
+from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Listing, Page, SortKey
 from service.core.params import DateFrom, DateTo
 from service.core.problems import problem_responses
 from service.core.tables import row_to
@@ -118,7 +118,7 @@ LISTING = Listing(
     "role changes of its delegates and statements about it), party (an organization or any "
     "organization under it), official, kind, date range. Cursor-paginated; pages stay "
     "stable when items share a date.",
-    response_headers=[LINK_HEADER],
+    response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )
 async def list_timeline(

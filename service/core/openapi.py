@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -11,6 +12,7 @@ import msgspec
 # Litestar's own struct schema plugin, extended rather than rewritten (not re-exported publicly).
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.openapi.spec import (
+    Discriminator,
     License,
     Link,
     OpenAPI,
@@ -104,6 +106,8 @@ def finish(document: OpenAPI) -> None:
       carry (``Retry-After`` on 429 and 503, ``WWW-Authenticate`` on 401);
     - a ``oneOf``/``anyOf`` with a single branch (an optional member that cannot be ``null``,
       such as a required field in a merge patch) is that branch;
+    - a ``oneOf`` of structs told apart by a constant member (a change's `resource`) names
+      it as its ``discriminator``, so a generated client picks the right model at once;
     - the licence is named."""
     document.info.license = License(name="Apache-2.0", identifier="Apache-2.0")
     for item in (document.paths or {}).values():
@@ -125,33 +129,56 @@ def finish(document: OpenAPI) -> None:
                     if isinstance(header, OpenAPIHeader) and header.schema is None:
                         header.schema = _STRING
                 response.headers = headers or None
-    _collapse_lone_branches(document)
+    components = (document.components.schemas or {}) if document.components else {}
+    for schema in list(_schemas(document)):
+        _collapse_lone_branches(schema)
+        _discriminate(schema, components)
 
 
 _STRING = Schema(type=OpenAPIType.STRING)
 
 
-def _collapse_lone_branches(node: Any) -> None:
-    """Walk every spec object of the document, depth first, and fold each single-branch
-    ``oneOf``/``anyOf`` into the schema that holds it."""
+def _schemas(node: Any) -> Iterator[Schema]:
+    """Every schema object in the document, innermost first."""
     if isinstance(node, list | tuple):
         for value in node:
-            _collapse_lone_branches(value)
-        return
-    if isinstance(node, dict):
+            yield from _schemas(value)
+    elif isinstance(node, dict):
         for value in node.values():
-            _collapse_lone_branches(value)
+            yield from _schemas(value)
+    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+        for field in dataclasses.fields(node):
+            yield from _schemas(getattr(node, field.name))
+        if isinstance(node, Schema):
+            yield node
+
+
+def _collapse_lone_branches(schema: Schema) -> None:
+    for keyword in ("one_of", "any_of"):
+        branches = getattr(schema, keyword)
+        if branches is not None and len(branches) == 1:
+            setattr(schema, keyword, None)
+            _fold(schema, branches[0])
+
+
+def _discriminate(schema: Schema, components: dict[str, Schema]) -> None:
+    """Name the member whose constant tells a ``oneOf``'s component schemas apart."""
+    branches = schema.one_of or []
+    if len(branches) < 2 or not all(isinstance(b, Reference) for b in branches):
         return
-    if not dataclasses.is_dataclass(node) or isinstance(node, type):
-        return
-    for field in dataclasses.fields(node):
-        _collapse_lone_branches(getattr(node, field.name))
-    if isinstance(node, Schema):
-        for keyword in ("one_of", "any_of"):
-            branches = getattr(node, keyword)
-            if branches is not None and len(branches) == 1:
-                setattr(node, keyword, None)
-                _fold(node, branches[0])
+    refs = [b.ref for b in branches if isinstance(b, Reference)]
+    targets = [components.get(ref.rsplit("/", 1)[-1]) for ref in refs]
+    for name in (targets[0].properties or {}) if targets[0] else {}:
+        constants = [_constant(target, name) for target in targets]
+        if None not in constants and len(set(constants)) == len(constants):
+            mapping = {str(value): ref for value, ref in zip(constants, refs, strict=True)}
+            schema.discriminator = Discriminator(property_name=name, mapping=mapping)
+            return
+
+
+def _constant(schema: Schema | None, member: str) -> Any:
+    prop = (schema.properties or {}).get(member) if schema else None
+    return prop.const if isinstance(prop, Schema) else None
 
 
 def _fold(target: Schema, branch: Schema | Reference) -> None:

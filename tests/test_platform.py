@@ -46,7 +46,11 @@ def test_every_page_schema_refers_to_the_schema_of_its_items(client: Client) -> 
     # with the same model; search and the timeline have item schemas of their own.
     document = client.get("/docs/openapi.json").json()
     schemas = document["components"]["schemas"]
-    pages = {name: schema for name, schema in schemas.items() if name.endswith("Page")}
+    pages = {
+        name: schema
+        for name, schema in schemas.items()
+        if name.endswith("Page") and name != "ChangePage"
+    }
     assert len(pages) >= 20
     for name, page in pages.items():
         assert page["required"] == ["items", "next_cursor"], name
@@ -63,6 +67,19 @@ def test_every_page_schema_refers_to_the_schema_of_its_items(client: Client) -> 
         page = listed["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
         page_schema = schemas[page.removeprefix("#/components/schemas/")]
         assert page_schema["properties"]["items"]["items"]["$ref"] == record, path
+    # The change log's items: one schema per collection, told apart by `resource`, each with
+    # the record schema of its collection.
+    changes = schemas["ChangePage"]["properties"]["items"]["items"]
+    assert changes["discriminator"]["propertyName"] == "resource"
+    assert len(changes["oneOf"]) == len(changes["discriminator"]["mapping"]) == 13
+    for resource, ref in changes["discriminator"]["mapping"].items():
+        change = schemas[ref.removeprefix("#/components/schemas/")]
+        assert change["properties"]["resource"]["const"] == resource
+        record = change["properties"]["record"]["allOf"][0]["$ref"]
+        listed = document["paths"][f"/v1/{resource}"]["get"]["responses"]["200"]
+        page = listed["content"]["application/json"]["schema"]["$ref"]
+        items = schemas[page.removeprefix("#/components/schemas/")]["properties"]["items"]
+        assert items["items"]["$ref"] == record, resource
 
 
 def test_every_response_header_has_a_schema(client: Client) -> None:

@@ -114,10 +114,11 @@ LISTING = Listing(
     summary="The timeline",
     description="Role changes, rounds, memorandum versions, agreements, exchanges and "
     "statements in date order (then by id), each with its kind, date (as precise as known), "
-    "title and link; items without a date are left out. Filters: negotiation (including "
-    "role changes of its delegates and statements about it), party (an organization or any "
-    "organization under it), official, kind, date range. Cursor-paginated; pages stay "
-    "stable when items share a date.",
+    "title and link; items without a date are left out. Filters: negotiation (its rounds, "
+    "memoranda and agreements; exchanges under its agreements or that a claim, affirming or "
+    "denying, says fall under one; role changes of its delegates; statements about any of "
+    "these or making such a claim), party (an organization or any organization under it), "
+    "official, kind, date range. Cursor-paginated; pages stay stable when items share a date.",
     response_headers=[LINK_HEADER],
     responses=problem_responses(422),
 )

@@ -5,13 +5,14 @@ use indexes on a few thousand generated rows."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import date
 from typing import Any
 
 import asyncpg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from service.core.database import init_connection
@@ -245,6 +246,52 @@ def test_a_party_counts_what_organizations_under_it_did(client: Client) -> None:
     assert response.status_code == 200, response.text
     assert handover["id"] not in parties_items(ids.UKRAINE)
     assert handover["id"] in parties_items(ids.TURKIYE)
+
+
+def test_a_long_quote_is_shortened_at_a_word_and_a_short_one_is_whole(client: Client) -> None:
+    items = {
+        item["id"]: item
+        for item in all_pages(client, "/v1/timeline", 50, negotiation_id=ids.ISTANBUL_TALKS)
+    }
+    peskov = client.get(f"/v1/statements/{ids.PESKOV_BRIEFING}").json()["quote"]
+    assert len(peskov) > 200
+    prefix = "Dmitry Peskov (press briefing): "
+    title = items[ids.PESKOV_BRIEFING]["title"]
+    assert title.startswith(prefix)
+    assert title.endswith("…")
+    kept = title.removeprefix(prefix).removesuffix("…")
+    assert len(kept) < 200
+    assert peskov.startswith(kept)
+    assert peskov[len(kept)] == " "  # the last word kept is whole
+    [hit] = [
+        h for h in hits(client, "proposals", kind="statement") if h["id"] == ids.PESKOV_BRIEFING
+    ]
+    assert hit["title"] == f"{kept}…"
+    medinsky = client.get(f"/v1/statements/{ids.MEDINSKY_POST}").json()["quote"]
+    assert items[ids.MEDINSKY_POST]["title"] == f"Vladimir Medinsky (telegram post): {medinsky}"
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(alphabet="ab ,;:—.", min_size=150, max_size=260))
+@example(text="a " * 150)
+@example(text="ab, " + "b" * 250)
+@example(text="a" * 200)
+def test_shortening_keeps_whole_words_within_the_width(database_url: str, text: str) -> None:
+    [(shortened,)] = query(database_url, "select accord_shorten($1, 200)", text)
+    if len(text) <= 200:
+        assert shortened == text
+        return
+    assert len(shortened) <= 200
+    assert shortened.endswith("…")
+    kept = shortened.removesuffix("…")
+    assert text.startswith(kept)
+    if " " in text[200 - 41 : 200]:
+        # Cut before a space, with no punctuation left dangling.
+        assert re.match(r"[ ,;:—-]* ", text[len(kept) :]), (kept, text)
+        assert not kept.endswith(tuple(" ,;:—-")), kept
+    else:
+        # The last word is longer than 40 characters: cut where the width ends.
+        assert kept == text[:199]
 
 
 # --- search ------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
--- The timeline follows every tie to a negotiation. Runs unchanged on PostgreSQL 15 and 18.
+-- The timeline follows every tie to a negotiation, and shortened titles end at a word. Runs
+-- unchanged on PostgreSQL 15 and 18.
 --
 -- A record belongs to a negotiation when it is tied to it directly (a round, memorandum,
 -- delegation), through its agreement (an agreement through its round, an exchange through its
@@ -57,6 +58,18 @@ language sql stable parallel safe as $$
         select o.id, o.parent_id from organizations o join up on o.id = up.parent_id
     )
     select coalesce(array_agg(id), '{}') from up
+$$;
+
+-- Text cut to at most `width` characters: whole when it fits, else before the last word that
+-- does not fit (and any punctuation left dangling), ending with "…". A last word longer than
+-- 40 characters (a URL, a script written without spaces) is cut where the width ends instead.
+-- A plain expression, so PostgreSQL inlines it into the queries that call it.
+create function accord_shorten(body text, width integer) returns text
+language sql immutable parallel safe as $$
+    select case when length(body) <= width then body
+                else left(regexp_replace(left(body, width), '[\s,;:–—-]*\s\S{0,40}$', ''),
+                          width - 1) || '…'
+           end
 $$;
 
 create or replace view timeline_source as

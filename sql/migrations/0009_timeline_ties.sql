@@ -11,27 +11,35 @@
 -- refreshes, in its transaction, every item that reads it. Parties, too, now count an
 -- organization above any party on every kind of item, as the `party_id` filter promises.
 
+-- These three run for every item the timeline refreshes, so they are PL/pgSQL: it keeps each
+-- query's plan for the session, where a SQL function called from another function is planned
+-- again on every call (which made the timeline of 100k role changes take minutes to rebuild).
+
 -- The negotiations a record is tied to by its own references (see above). Strict: no record,
 -- no negotiations.
 create function accord_tied_negotiations(record uuid) returns uuid[]
-language sql stable strict parallel safe as $$
-    select coalesce(array_agg(distinct n), '{}')
-      from (
-        select id from negotiations where id = record
-        union all select negotiation_id from rounds where id = record
-        union all select negotiation_id from memoranda where id = record
-        union all select negotiation_id from delegations where id = record
-        union all select r.negotiation_id from agreements a join rounds r on r.id = a.round_id
-                   where a.id = record
-        union all select r.negotiation_id from exchanges e join agreements a on a.id = e.agreement_id
-                   join rounds r on r.id = a.round_id where e.id = record
-        union all select d.negotiation_id from role_changes rc
-                   join delegation_members m on m.official_id = rc.official_id
-                   join delegations d on d.id = m.delegation_id where rc.id = record
-        union all select r.negotiation_id from claims c join agreements a on a.id = c.object_id
-                   join rounds r on r.id = a.round_id
-                   where c.subject_id = record and c.predicate = 'falls_under_agreement'
-      ) tied(n)
+language plpgsql stable strict parallel safe as $$
+begin
+    return (
+        select coalesce(array_agg(distinct n), '{}')
+          from (
+            select id from negotiations where id = record
+            union all select negotiation_id from rounds where id = record
+            union all select negotiation_id from memoranda where id = record
+            union all select negotiation_id from delegations where id = record
+            union all select r.negotiation_id from agreements a join rounds r on r.id = a.round_id
+                       where a.id = record
+            union all select r.negotiation_id from exchanges e
+                        join agreements a on a.id = e.agreement_id
+                        join rounds r on r.id = a.round_id where e.id = record
+            union all select d.negotiation_id from role_changes rc
+                        join delegation_members m on m.official_id = rc.official_id
+                        join delegations d on d.id = m.delegation_id where rc.id = record
+            union all select r.negotiation_id from claims c join agreements a on a.id = c.object_id
+                        join rounds r on r.id = a.round_id
+                       where c.subject_id = record and c.predicate = 'falls_under_agreement'
+          ) tied(n));
+end
 $$;
 
 -- The negotiations of any record: those it is tied to; for a claim, also those of its subject
@@ -39,25 +47,36 @@ $$;
 -- it (a claim it is about or makes counting with its subject and object). One level only: a
 -- statement about a statement does not inherit what that one is about.
 create or replace function accord_negotiations_of(record uuid) returns uuid[]
-language sql stable parallel safe as $$
-    select coalesce(array_agg(distinct n), '{}')
-      from (select record
-            union select record_id from statement_subjects where statement_id = record
-            union select id from claims where statement_id = record) reached(id)
-      left join claims c on c.id = reached.id
-      cross join unnest(array[reached.id, c.subject_id, c.object_id]) via(id)
-      cross join unnest(accord_tied_negotiations(via.id)) n
+language plpgsql stable parallel safe as $$
+begin
+    return (
+        select coalesce(array_agg(distinct n), '{}')
+          from (select record
+                union select record_id from statement_subjects where statement_id = record
+                union select id from claims where statement_id = record) reached(id)
+          left join claims c on c.id = reached.id
+          cross join unnest(array[reached.id, c.subject_id, c.object_id]) via(id)
+          cross join unnest(accord_tied_negotiations(via.id)) n);
+end
 $$;
 
--- Organizations and every organization above them (Ministry of Defence of Ukraine → Ukraine).
+-- Organizations and every organization above them (Ministry of Defence of Ukraine → Ukraine),
+-- each once, walked up by primary key (a recursive query joined all organizations each step).
+-- Parties are references, so they exist; a null one is skipped.
 create function accord_with_ancestors(parties uuid[]) returns uuid[]
-language sql stable parallel safe as $$
-    with recursive up(id, parent_id) as (
-        select id, parent_id from organizations where id = any(parties)
-        union
-        select o.id, o.parent_id from organizations o join up on o.id = up.parent_id
-    )
-    select coalesce(array_agg(id), '{}') from up
+language plpgsql stable parallel safe as $$
+declare
+    found uuid[] := '{}';
+    party uuid;
+begin
+    foreach party in array parties loop
+        while party is not null and party <> all(found) loop
+            found := found || party;
+            select parent_id into party from organizations where id = party;
+        end loop;
+    end loop;
+    return found;
+end
 $$;
 
 -- Text cut to at most `width` characters: whole when it fits, else before the last word that

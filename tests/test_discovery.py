@@ -5,20 +5,21 @@ use indexes on a few thousand generated rows."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import date
 from typing import Any
 
 import asyncpg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from service.core.database import init_connection
 from service.core.pagination import Listing
 from service.resources import search, timeline
 from tests import ids
-from tests.conftest import Client, Databases, all_pages
+from tests.conftest import Client, Databases, all_pages, query
 
 
 def hits(client: Client, q: str, **params: Any) -> list[dict[str, Any]]:
@@ -37,9 +38,13 @@ def test_the_negotiations_timeline_in_date_order(client: Client) -> None:
     assert ("round", ids.ROUND_1) in found
     assert ("round", ids.ROUND_2) in found
     assert ("role_change", ids.UMEROV_DISMISSED) in found
-    assert ("statement", ids.PESKOV_BRIEFING) in found
     assert {("exchange", batch) for batch in ids.BODIES_BATCHES} <= found
+    # The 1,000-body handover is tied to the talks only by the claims about its agreement:
+    # it is there, and so is everything said about it, affirming or denying.
     assert ("exchange", ids.THOUSAND_BODIES) in found
+    assert ("statement", ids.PESKOV_BRIEFING) in found
+    assert ("statement", ids.MEDINSKY_POST) in found
+    assert ("statement", ids.HEADQUARTERS_DENIAL) in found
     assert ("round", ids.ROUND_3) not in found  # awaited: no date yet
     days = [date.fromisoformat((item["date"] + "-01-01")[:10]) for item in items]
     assert days == sorted(days)
@@ -94,6 +99,199 @@ def test_the_timeline_follows_changes_in_the_same_transaction(client: Client) ->
     assert "renamed" in item["title"]
     assert client.delete(f"/v1/role-changes/{change['id']}").status_code == 204
     assert all_pages(client, "/v1/timeline", 50, official_id=official["id"]) == []
+
+
+def test_ties_through_claims_and_agreements_follow_each_change_in_its_transaction(
+    client: Client, database_url: str
+) -> None:
+    def timeline_of(negotiation: str) -> set[str]:
+        return {
+            item["id"] for item in all_pages(client, "/v1/timeline", 50, negotiation_id=negotiation)
+        }
+
+    def created(path: str, body: dict[str, Any]) -> str:
+        response = client.post(path, json=body)
+        assert response.status_code == 201, response.text
+        ident: str = response.json()["id"]
+        return ident
+
+    def patched(path: str, body: dict[str, Any]) -> None:
+        response = client.patch(path, json=body)
+        assert response.status_code == 200, response.text
+
+    other_talks = created(
+        "/v1/negotiations",
+        {
+            "title": f"Other talks {uuid.uuid4()}",
+            "status": "active",
+            "parties": [ids.RUSSIA, ids.TURKIYE],
+        },
+    )
+    other_round = created(
+        "/v1/rounds",
+        {"negotiation_id": other_talks, "ordinal": 1, "status": "held", "start_date": "2025-03-01"},
+    )
+    other_agreement = created(
+        "/v1/agreements",
+        {
+            "round_id": other_round,
+            "title": "Return of bodies, elsewhere",
+            "kind": "humanitarian",
+            "stage": "pre_negotiation",
+        },
+    )
+    handover = created(
+        "/v1/exchanges",
+        {
+            "kind": "repatriation_of_bodies",
+            "date": "2025-08",
+            "from_party_id": ids.RUSSIA,
+            "to_party_id": ids.UKRAINE,
+            "quantity": 500,
+        },
+    )
+    report = created(
+        "/v1/statements",
+        {
+            "speaker_organization_id": ids.COORDINATION_HEADQUARTERS,
+            "date": "2025-08",
+            "occasion": "interview",
+            "quote": "We received 500 bodies.",
+            "language": "en",
+            "about": [handover],
+        },
+    )
+    post = created(
+        "/v1/statements",
+        {
+            "speaker_official_id": ids.MEDINSKY,
+            "date": "2025-08",
+            "occasion": "telegram_post",
+            "quote": "This handover, too, follows the agreements.",
+            "language": "en",
+        },
+    )
+    tied = {handover, report, post}
+    assert tied.isdisjoint(timeline_of(ids.ISTANBUL_TALKS))
+
+    # A claim that the handover falls under an Istanbul agreement ties the handover, the
+    # statement about it and the statement making the claim to the talks.
+    claim = created(
+        "/v1/claims",
+        {
+            "subject_id": handover,
+            "predicate": "falls_under_agreement",
+            "object_id": ids.RETURN_OF_BODIES,
+            "claimant_official_id": ids.MEDINSKY,
+            "stance": "affirms",
+            "statement_id": post,
+        },
+    )
+    assert tied <= timeline_of(ids.ISTANBUL_TALKS)
+    assert tied.isdisjoint(timeline_of(other_talks))
+
+    patched(f"/v1/claims/{claim}", {"object_id": other_agreement})
+    assert tied.isdisjoint(timeline_of(ids.ISTANBUL_TALKS))
+    assert tied <= timeline_of(other_talks)
+
+    # The agreement the claim names moves to an Istanbul round, and back.
+    patched(f"/v1/agreements/{other_agreement}", {"round_id": ids.ROUND_2})
+    assert tied <= timeline_of(ids.ISTANBUL_TALKS)
+    assert tied.isdisjoint(timeline_of(other_talks))
+    patched(f"/v1/agreements/{other_agreement}", {"round_id": other_round})
+    assert tied <= timeline_of(other_talks)
+
+    assert client.delete(f"/v1/claims/{claim}").status_code == 204
+    assert tied.isdisjoint(timeline_of(ids.ISTANBUL_TALKS) | timeline_of(other_talks))
+
+    # Its own agreement ties the handover, and what is said about it; the post that made the
+    # deleted claim is not about it.
+    patched(f"/v1/exchanges/{handover}", {"agreement_id": ids.RETURN_OF_BODIES})
+    assert tied & timeline_of(ids.ISTANBUL_TALKS) == {handover, report}
+    patched(f"/v1/statements/{report}", {"about": []})
+    assert tied & timeline_of(ids.ISTANBUL_TALKS) == {handover}
+
+    # Whatever changed, the kept timeline is what its definition gives.
+    stale = query(
+        database_url,
+        "(select * from timeline except select * from timeline_source)"
+        " union all (select * from timeline_source except select * from timeline)",
+    )
+    assert stale == []
+
+
+def test_a_party_counts_what_organizations_under_it_did(client: Client) -> None:
+    def parties_items(party: str) -> set[str]:
+        return {item["id"] for item in all_pages(client, "/v1/timeline", 50, party_id=party)}
+
+    office = client.post(
+        "/v1/organizations",
+        json={
+            "name": f"Repatriation office {uuid.uuid4()}",
+            "kind": "agency",
+            "parent_id": ids.UKRAINE,
+        },
+    ).json()
+    handover = client.post(
+        "/v1/exchanges",
+        json={
+            "kind": "repatriation_of_bodies",
+            "date": "2025-09",
+            "from_party_id": ids.RUSSIA,
+            "to_party_id": office["id"],
+        },
+    ).json()
+    assert handover["id"] in parties_items(ids.UKRAINE)
+    response = client.patch(f"/v1/organizations/{office['id']}", json={"parent_id": ids.TURKIYE})
+    assert response.status_code == 200, response.text
+    assert handover["id"] not in parties_items(ids.UKRAINE)
+    assert handover["id"] in parties_items(ids.TURKIYE)
+
+
+def test_a_long_quote_is_shortened_at_a_word_and_a_short_one_is_whole(client: Client) -> None:
+    items = {
+        item["id"]: item
+        for item in all_pages(client, "/v1/timeline", 50, negotiation_id=ids.ISTANBUL_TALKS)
+    }
+    peskov = client.get(f"/v1/statements/{ids.PESKOV_BRIEFING}").json()["quote"]
+    assert len(peskov) > 200
+    prefix = "Dmitry Peskov (press briefing): "
+    title = items[ids.PESKOV_BRIEFING]["title"]
+    assert title.startswith(prefix)
+    assert title.endswith("…")
+    kept = title.removeprefix(prefix).removesuffix("…")
+    assert len(kept) < 200
+    assert peskov.startswith(kept)
+    assert peskov[len(kept)] == " "  # the last word kept is whole
+    [hit] = [
+        h for h in hits(client, "proposals", kind="statement") if h["id"] == ids.PESKOV_BRIEFING
+    ]
+    assert hit["title"] == f"{kept}…"
+    medinsky = client.get(f"/v1/statements/{ids.MEDINSKY_POST}").json()["quote"]
+    assert items[ids.MEDINSKY_POST]["title"] == f"Vladimir Medinsky (telegram post): {medinsky}"
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(alphabet="ab ,;:—.", min_size=150, max_size=260))
+@example(text="a " * 150)
+@example(text="ab, " + "b" * 250)
+@example(text="a" * 200)
+def test_shortening_keeps_whole_words_within_the_width(database_url: str, text: str) -> None:
+    [(shortened,)] = query(database_url, "select accord_shorten($1, 200)", text)
+    if len(text) <= 200:
+        assert shortened == text
+        return
+    assert len(shortened) <= 200
+    assert shortened.endswith("…")
+    kept = shortened.removesuffix("…")
+    assert text.startswith(kept)
+    if " " in text[200 - 41 : 200]:
+        # Cut before a space, with no punctuation left dangling.
+        assert re.match(r"[ ,;:—-]* ", text[len(kept) :]), (kept, text)
+        assert not kept.endswith(tuple(" ,;:—-")), kept
+    else:
+        # The last word is longer than 40 characters: cut where the width ends.
+        assert kept == text[:199]
 
 
 # --- search ------------------------------------------------------------------------------------

@@ -84,7 +84,7 @@ _HITS = " union all ".join(
         _TITLED.format(kind="'memorandum'", table="memoranda"),
         _TITLED.format(kind="'agreement'", table="agreements"),
         """
-    select 'statement', id, left(quote, 200),
+    select 'statement', id, accord_shorten(quote, 200),
            ts_rank(search_text, to_tsquery('simple', accord_fold($2)))::float8
       from statements
      where search_text @@ to_tsquery('simple', accord_fold($2))""",

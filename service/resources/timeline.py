@@ -48,7 +48,8 @@ class TimelinePage(Page[TimelineItem]):
 
 # An item's title is made when it is read, so it follows renames. It is written out here
 # rather than kept in a SQL function: PostgreSQL cannot inline a function with subqueries, and
-# the calls cost more than the rest of the page.
+# the calls cost more than the rest of the page. (`accord_shorten`, a plain expression, is
+# inlined: a long quote ends at a word, with "…".)
 _TITLE = """case t.kind
     when 'role_change' then (
         select format('%s of %s as %s (%s)', replace(rc.kind, '_', ' '), o.name, p.title,
@@ -69,7 +70,7 @@ _TITLE = """case t.kind
           join organizations o on o.id = e.to_party_id where e.id = t.record_id)
     when 'statement' then (
         select format('%s (%s): %s', coalesce(o.name, g.name), replace(s.occasion, '_', ' '),
-                      left(s.quote, 200))
+                      accord_shorten(s.quote, 200))
           from statements s left join officials o on o.id = s.speaker_official_id
           left join organizations g on g.id = s.speaker_organization_id
          where s.id = t.record_id)
@@ -114,10 +115,11 @@ LISTING = Listing(
     summary="The timeline",
     description="Role changes, rounds, memorandum versions, agreements, exchanges and "
     "statements in date order (then by id), each with its kind, date (as precise as known), "
-    "title and link; items without a date are left out. Filters: negotiation (including "
-    "role changes of its delegates and statements about it), party (an organization or any "
-    "organization under it), official, kind, date range. Cursor-paginated; pages stay "
-    "stable when items share a date.",
+    "title and link; items without a date are left out. Filters: negotiation (its rounds, "
+    "memoranda and agreements; exchanges under its agreements or that a claim, affirming or "
+    "denying, says fall under one; role changes of its delegates; statements about any of "
+    "these or making such a claim), party (an organization or any organization under it), "
+    "official, kind, date range. Cursor-paginated; pages stay stable when items share a date.",
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

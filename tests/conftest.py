@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -157,3 +160,24 @@ def all_pages(
         cursor = page["next_cursor"]
         if cursor is None:
             return found
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on, for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_ready(base: str, seconds: float) -> float:
+    """Wait until the server at `base` answers `/health/ready` with 200; how long it took."""
+    started = time.monotonic()
+    while True:
+        try:
+            if httpx.get(f"{base}/health/ready", timeout=5).status_code == 200:
+                return time.monotonic() - started
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() - started < seconds, f"{base} not ready after {seconds} s"
+        time.sleep(0.2)

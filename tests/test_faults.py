@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,16 +26,9 @@ import pytest
 
 from service import embedded, migrations, seed
 from tests import ids
-from tests.conftest import Databases, make_key
+from tests.conftest import Databases, free_port, make_key, wait_ready
 
 WRITES = 40
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Cluster:
@@ -83,7 +75,7 @@ def service(
     cluster = Cluster(tmp_path_factory.mktemp("faults") / "pgdata")
     url = asyncio.run(_prepare(cluster.url))
     token = make_key(url)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "ACCORD_DATABASE_URL": url,
@@ -99,25 +91,13 @@ def service(
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_ready(base, 30)
+            wait_ready(base, 30)
             yield cluster, url, base, token, log
         finally:
             process.terminate()
             process.wait(10)
             cluster.start()
             cluster.server.cleanup()
-
-
-def _wait_ready(base: str, seconds: float) -> float:
-    started = time.monotonic()
-    while True:
-        try:
-            if httpx.get(f"{base}/health/ready", timeout=5).status_code == 200:
-                return time.monotonic() - started
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() - started < seconds, f"{base} not ready after {seconds} s"
-        time.sleep(0.2)
 
 
 def test_an_outage_gets_prompt_503s_and_loses_or_doubles_no_acknowledged_write(
@@ -171,7 +151,7 @@ def test_an_outage_gets_prompt_503s_and_loses_or_doubles_no_acknowledged_write(
             assert write.status_code == 503
     finally:
         cluster.start()
-    recovered_in = _wait_ready(base, 30)
+    recovered_in = wait_ready(base, 30)
     assert done.wait(60), "the writer did not finish after PostgreSQL came back"
     thread.join()
     assert recovered_in < 30
@@ -202,7 +182,7 @@ def test_an_outage_gets_prompt_503s_and_loses_or_doubles_no_acknowledged_write(
 def test_sigterm_finishes_in_flight_requests_then_closes_the_pool(databases: Databases) -> None:
     url = databases.create("shutdown")
     token = make_key(url)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ACCORD_DATABASE_URL": url, "ACCORD_LOG_LEVEL": "ERROR"}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "service.asgi:app", "--port", str(port)],
@@ -250,7 +230,7 @@ def test_sigterm_finishes_in_flight_requests_then_closes_the_pool(databases: Dat
             await conn.close()
 
     try:
-        _wait_ready(base, 30)
+        wait_ready(base, 30)
         # uvicorn re-raises the signal once it has shut down cleanly.
         assert asyncio.run(hold_row_then_stop()) in (0, -signal.SIGTERM)
     finally:

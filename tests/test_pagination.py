@@ -94,4 +94,6 @@ def test_a_cursor_from_another_listing_is_400(client: Client, country: str) -> N
 
 @pytest.mark.parametrize("limit", ["0", "201", "-1", "x"])
 def test_limit_out_of_range_is_400(client: Client, limit: str) -> None:
-    assert client.get("/v1/organizations", params={"limit": limit}).status_code == 400
+    response = client.get("/v1/organizations", params={"limit": limit})
+    assert response.status_code == 400
+    assert [(e["field"], e["source"]) for e in response.json()["errors"]] == [("limit", "query")]

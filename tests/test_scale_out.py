@@ -5,10 +5,8 @@ transaction with the row locked."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,7 +15,7 @@ import pytest
 
 from bench import pgbouncer
 from tests import ids
-from tests.conftest import Databases, make_key
+from tests.conftest import Databases, free_port, make_key, wait_ready
 
 pytestmark = pytest.mark.skipif(not pgbouncer.available(), reason="needs Debian's pgbouncer")
 
@@ -26,25 +24,18 @@ CLIENTS = 4
 INCREMENTS = 15
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def servers(databases: Databases) -> Iterator[tuple[list[str], dict[str, str]]]:
     url = databases.create("scale")
     credentials = {"Authorization": f"Bearer {make_key(url)}"}
-    with pgbouncer.running(url, port=_free_port()) as pooled:
+    with pgbouncer.running(url, port=free_port()) as pooled:
         env = {
             **os.environ,
             "ACCORD_DATABASE_URL": pooled,
             "ACCORD_STATEMENT_CACHE_SIZE": "0",
             "ACCORD_LOG_LEVEL": "WARNING",
         }
-        ports = [_free_port() for _ in range(PROCESSES)]
+        ports = [free_port() for _ in range(PROCESSES)]
         processes = [
             subprocess.Popen(
                 [
@@ -64,15 +55,7 @@ def servers(databases: Databases) -> Iterator[tuple[list[str], dict[str, str]]]:
         bases = [f"http://127.0.0.1:{port}" for port in ports]
         try:
             for base in bases:
-                deadline = time.monotonic() + 30
-                while True:
-                    try:
-                        if httpx.get(f"{base}/health/ready").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    assert time.monotonic() < deadline, f"{base} did not start"
-                    time.sleep(0.2)
+                wait_ready(base, 30)
             yield bases, credentials
         finally:
             for process in processes:

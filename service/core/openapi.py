@@ -43,7 +43,11 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
       not of ``{type: object}``, so a generated client can read a page's items;
     - a constrained string in a union of several types (a claim's `object_value`: text,
       number or boolean) keeps its constraints, beside the ``oneOf`` (where JSON Schema
-      applies them to strings only)."""
+      applies them to strings only);
+    - a struct that accepts unknown fields is a record, only ever encoded (every struct a
+      request is decoded into refuses them), and msgspec encodes each of its fields, default
+      or not, unless it is ``UNSET`` (an embed not asked for): those fields are required, so a
+      generated client types a record's ``note`` as ``str | None``, not as possibly absent."""
 
     def to_openapi_schema(
         self, field_definition: FieldDefinition, schema_creator: SchemaCreator
@@ -59,6 +63,16 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
             )
         info = msgspec.inspect.type_info(struct)
         assert isinstance(info, msgspec.inspect.StructType)
+        config = struct.__struct_config__
+        if not config.forbid_unknown_fields and not config.omit_defaults:
+            # msgspec.inspect shows an UNSET default as neither required nor defaulted.
+            schema.required = sorted(
+                field.encode_name
+                for field in info.fields
+                if field.required
+                or field.default is not msgspec.NODEFAULT
+                or field.default_factory is not msgspec.NODEFAULT
+            )
         for field in info.fields:
             prop = properties.get(field.encode_name)
             if isinstance(prop, Schema) and isinstance(field.type, msgspec.inspect.UnionType):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from enum import Enum
 from typing import Any
 
 import asyncpg
@@ -136,11 +137,16 @@ def _validation_errors(extra: Any) -> list[FieldError] | None:
     for item in extra:
         if isinstance(item, dict):
             key = item.get("key")
+            source = item.get("source")
+            if isinstance(source, Enum):
+                # Litestar names a parameter's place with ParamType, whose str() is
+                # "ParamType.QUERY"; the client is told "query".
+                source = source.value
             errors.append(
                 FieldError(
                     message=str(item.get("message", "invalid")),
                     field=str(key) if key is not None else None,
-                    source=str(item["source"]) if item.get("source") else None,
+                    source=str(source) if source else None,
                 )
             )
     return errors or None

@@ -67,11 +67,14 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
         if not config.forbid_unknown_fields and not config.omit_defaults:
             # msgspec.inspect shows an UNSET default as neither required nor defaulted.
             schema.required = sorted(
-                field.encode_name
-                for field in info.fields
-                if field.required
-                or field.default is not msgspec.NODEFAULT
-                or field.default_factory is not msgspec.NODEFAULT
+                [
+                    field.encode_name
+                    for field in info.fields
+                    if field.required
+                    or field.default is not msgspec.NODEFAULT
+                    or field.default_factory is not msgspec.NODEFAULT
+                ]
+                + ([info.tag_field] if info.tag_field else [])
             )
         for field in info.fields:
             prop = properties.get(field.encode_name)

@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +184,20 @@ def wait_ready(base: str, seconds: float) -> float:
             pass
         assert time.monotonic() - started < seconds, f"{base} not ready after {seconds} s"
         time.sleep(0.2)
+
+
+@contextmanager
+def live_server(database_url: str) -> Iterator[str]:
+    """The service as `accord serve` runs it (uvicorn, `service.asgi:app`) in a subprocess on
+    `database_url`, on a free port; its base URL while the block runs."""
+    port = free_port()
+    env = {**os.environ, "ACCORD_DATABASE_URL": database_url, "ACCORD_LOG_LEVEL": "WARNING"}
+    command = [sys.executable, "-m", "uvicorn", "service.asgi:app", "--port", str(port)]
+    process = subprocess.Popen([*command, "--log-level", "warning"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, 30)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -8,8 +8,10 @@ import asyncio
 import random
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,7 +23,8 @@ from service.core import history
 from service.core.database import create_pool, transaction
 from service.resources import organizations
 from service.settings import Settings
-from tests.conftest import Client, Databases, make_key, query
+from tests.conftest import Client, Databases, live_server, make_key, query
+from tests.ids import MEDINSKY
 
 PROBLEM = "application/problem+json"
 
@@ -284,3 +287,56 @@ def test_the_change_log_is_the_history(changes_url: str) -> None:
     assert [row["seq"] for row in rows] == list(range(1, len(rows) + 1))
     last = query(changes_url, "select last_seq from change_log")[0]["last_seq"]
     assert last == len(rows)
+
+
+def _readme_follower() -> dict[str, Any]:
+    """The follower the README shows, as a module: its code block, run without `__main__`."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Keeping a copy in sync", 1)[1]
+    code = section.split("```python\n", 1)[1].split("\n```", 1)[0]
+    namespace: dict[str, Any] = {"__name__": "readme_sync"}
+    exec(compile(code, "README.md", "exec"), namespace)
+    return namespace
+
+
+def test_the_readme_follower_keeps_an_exact_copy(databases: Databases) -> None:
+    url = databases.create("sync")
+    token = make_key(url)
+    with (
+        live_server(url) as base,
+        httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as writer,
+    ):
+        sync = _readme_follower()
+        sync["BASE"] = base
+        copy: dict[Any, Any] = {}
+        since = sync["relist"](copy)
+        assert ("officials", MEDINSKY) in copy
+        made = writer.post("/v1/organizations", json={"name": "Synced", "kind": "agency"}).json()
+        writer.patch(f"/v1/officials/{MEDINSKY}", json={"note": "followed"})
+        gone = writer.post("/v1/officials", json={"name": "Here and gone"}).json()
+        writer.delete(f"/v1/officials/{gone['id']}")
+        since = sync["follow"](copy, since)
+        fresh: dict[Any, Any] = {}
+        assert sync["relist"](fresh) == since
+        assert copy == fresh
+        assert copy["officials", MEDINSKY]["note"] == "followed"
+        assert ("organizations", made["id"]) in copy
+
+        # Fallen behind the retention window: the follower gets a 410, lists again, goes on.
+        query(url, "update history set at = now() - interval '40 days'")
+
+        async def prune() -> None:
+            pool = await create_pool(url, Settings(database_url=url))
+            try:
+                await history.advance_horizon(pool, timedelta(days=30))
+            finally:
+                await pool.close()
+
+        asyncio.run(prune())
+        writer.delete(f"/v1/organizations/{made['id']}")
+        assert httpx.get(f"{base}/v1/changes", params={"since": since - 1}).status_code == 410
+        since = sync["follow"](copy, since - 1)
+        fresh = {}
+        sync["relist"](fresh)
+        assert copy == fresh
+        assert ("organizations", made["id"]) not in copy

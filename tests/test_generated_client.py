@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from uuid import UUID
 import pytest
 
 from tests import ids
-from tests.conftest import Databases, free_port, make_key, query, wait_ready
+from tests.conftest import Databases, live_server, make_key, query
 
 CONTRACT = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 PACKAGE = "accord_client"
@@ -95,28 +94,8 @@ def server(databases: Databases) -> Iterator[tuple[str, str, str]]:
     the database URL and an API key with the `write` scope."""
     url = databases.create("client")
     token = make_key(url)
-    port = free_port()
-    env = {**os.environ, "ACCORD_DATABASE_URL": url, "ACCORD_LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "service.asgi:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, 30)
+    with live_server(url) as base:
         yield base, url, token
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -47,7 +47,8 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
     - a struct that accepts unknown fields is a record, only ever encoded (every struct a
       request is decoded into refuses them), and msgspec encodes each of its fields, default
       or not, unless it is ``UNSET`` (an embed not asked for): those fields are required, so a
-      generated client types a record's ``note`` as ``str | None``, not as possibly absent."""
+      generated client types a record's ``note`` as ``str | None``, not as possibly absent;
+      so is a tagged struct's tag (a change's `resource`), which a discriminator reads."""
 
     def to_openapi_schema(
         self, field_definition: FieldDefinition, schema_creator: SchemaCreator
@@ -65,7 +66,8 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
         assert isinstance(info, msgspec.inspect.StructType)
         config = struct.__struct_config__
         if not config.forbid_unknown_fields and not config.omit_defaults:
-            # msgspec.inspect shows an UNSET default as neither required nor defaulted.
+            # msgspec.inspect shows an UNSET default as neither required nor defaulted, and a
+            # tagged struct's tag (a change's `resource`), always encoded, not as a field.
             schema.required = sorted(
                 [
                     field.encode_name
@@ -74,7 +76,7 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
                     or field.default is not msgspec.NODEFAULT
                     or field.default_factory is not msgspec.NODEFAULT
                 ]
-                + ([info.tag_field] if info.tag_field else [])
+                + ([info.tag_field] if info.tag_field is not None else [])
             )
         for field in info.fields:
             prop = properties.get(field.encode_name)
@@ -122,7 +124,8 @@ def finish(document: OpenAPI) -> None:
     - every response header has a schema, and error responses document the headers they
       carry (``Retry-After`` on 429 and 503, ``WWW-Authenticate`` on 401);
     - a ``oneOf``/``anyOf`` with a single branch (an optional member that cannot be ``null``,
-      such as a required field in a merge patch) is that branch;
+      such as a required field in a merge patch) is that branch, and a schema left as nothing
+      but a reference (a change's `record`) is that reference;
     - a ``oneOf`` of structs told apart by a constant member (a change's `resource`) names
       it as its ``discriminator``, so a generated client picks the right model at once;
     - the licence is named."""
@@ -150,6 +153,7 @@ def finish(document: OpenAPI) -> None:
     for schema in list(_schemas(document)):
         _collapse_lone_branches(schema)
         _discriminate(schema, components)
+    _bare_references(document)
 
 
 _STRING = Schema(type=OpenAPIType.STRING)
@@ -176,6 +180,38 @@ def _collapse_lone_branches(schema: Schema) -> None:
         if branches is not None and len(branches) == 1:
             setattr(schema, keyword, None)
             _fold(schema, branches[0])
+
+
+def _bare_references(node: Any) -> None:
+    """Replace, everywhere in the document, a schema that is only ``allOf`` one reference
+    (what folding a lone branch leaves when nothing stands beside it) by the reference: an
+    ``allOf`` of one schema says nothing more, and redocly's rules refuse it."""
+    if isinstance(node, list):
+        node[:] = [_reference_of(value) for value in node]
+        values: Iterable[Any] = node
+    elif isinstance(node, dict):
+        node.update((key, _reference_of(value)) for key, value in node.items())
+        values = node.values()
+    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+        for field in dataclasses.fields(node):
+            setattr(node, field.name, _reference_of(getattr(node, field.name)))
+        values = [getattr(node, field.name) for field in dataclasses.fields(node)]
+    else:
+        return
+    for value in values:
+        _bare_references(value)
+
+
+def _reference_of(value: Any) -> Any:
+    if (
+        isinstance(value, Schema)
+        and value.all_of is not None
+        and len(value.all_of) == 1
+        and isinstance(value.all_of[0], Reference)
+        and dataclasses.replace(value, all_of=None) == Schema()
+    ):
+        return value.all_of[0]
+    return value
 
 
 def _discriminate(schema: Schema, components: dict[str, Schema]) -> None:

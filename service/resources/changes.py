@@ -209,7 +209,8 @@ async def changes_page(
 SinceQuery = Annotated[
     int | None,
     QueryParameter(
-        ge=0,
+        # Not ge=0: Litestar leaves a constraint of 0 out of the contract (it tests truth).
+        gt=-1,
         description="Changes after this one: `next_since` of the previous page, or the "
         "`Accord-Seq` of a collection listed. Omitted: from the oldest change kept. Older "
         "than the retention window (or beyond the log's end): 410, re-list.",

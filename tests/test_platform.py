@@ -177,6 +177,19 @@ def test_the_contract_refuses_what_postgresql_cannot_store(client: Client) -> No
     assert re.search(since, "2025-07-17T10:00:00.5+03:00")
 
 
+def test_summaries_use_the_right_article(client: Client) -> None:
+    document = client.get("/docs/openapi.json").json()
+    summaries = [
+        operation["summary"]
+        for operations in document["paths"].values()
+        for operation in operations.values()
+    ]
+    assert "Claims about an organization" in summaries
+    assert "Claims about a role change" in summaries
+    for summary in summaries:
+        assert not re.search(r"\ba [aeiou]|\ban [^aeiou ]", summary, re.IGNORECASE), summary
+
+
 def test_every_create_links_to_what_can_be_done_with_its_record(client: Client) -> None:
     document = client.get("/docs/openapi.json").json()
     links = {

@@ -192,6 +192,9 @@ class Table(Generic[R, C]):
         self.label = label
         self.kind = label.replace(" ", "_")
         """The record kind, as the registry and the history name it (`role_change`)."""
+        self.a_label = f"{'an' if label[0] in 'aeiou' else 'a'} {label}"
+        """The label with its indefinite article, for the contract's summaries ("an
+        organization", "a role change"): every label starts as it sounds."""
         self.record = record
         self.create = create
         self.params = params

@@ -1,10 +1,9 @@
-"""The ``accord`` command: serve, db migrate, db status, seed, keys, openapi. Every command that
-touches the database uses the one ``serve`` would: ``ACCORD_DATABASE_URL``, else the embedded
-server in ``ACCORD_DATA_DIR``."""
+"""What the ``accord`` commands do (serve, db migrate, db status, seed, keys, openapi; their
+options are in service/commands.py). Every command that touches the database uses the one
+``serve`` would: ``ACCORD_DATABASE_URL``, else the embedded server in ``ACCORD_DATA_DIR``."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -16,13 +15,11 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service import migrations
+from service import commands, migrations
 from service import seed as worked_example
 from service.core import auth
 from service.embedded import resolve_url
 from service.settings import Settings
-
-CONTRACT = Path("openapi") / "openapi.json"
 
 
 async def _connect(settings: Settings) -> asyncpg.Connection[asyncpg.Record]:
@@ -160,59 +157,11 @@ def serve(
 
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
-    parser = argparse.ArgumentParser(prog="accord", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    serve_cmd = commands.add_parser("serve", help="migrate, seed (embedded) and serve the API")
-    serve_cmd.add_argument("--host", default=settings.host)
-    serve_cmd.add_argument("--port", type=int, default=settings.port)
-    serve_cmd.add_argument(
-        "--workers",
-        type=int,
-        default=os.cpu_count() or 1,
-        help="worker processes (default: the number of cores)",
-    )
-    serve_cmd.add_argument(
-        "--seed",
-        action="store_true",
-        help="load the worked example into a configured database too (always done for the "
-        "embedded one)",
-    )
-
-    serve_cmd.add_argument(
-        "--no-migrate",
-        action="store_true",
-        help="leave migrations to `accord db migrate` (e.g. a deploy job)",
-    )
-
-    db_cmd = commands.add_parser("db", help="database schema")
-    db_commands = db_cmd.add_subparsers(dest="db_command", required=True)
-    db_commands.add_parser("migrate", help="apply pending migrations")
-    db_commands.add_parser("status", help="list migrations: applied, pending or changed")
-
-    commands.add_parser("seed", help="load the worked example (idempotent)")
-
-    keys_cmd = commands.add_parser("keys", help="API keys for writes")
-    keys_commands = keys_cmd.add_subparsers(dest="keys_command", required=True)
-    create_cmd = keys_commands.add_parser("create", help="make a key; it is shown only once")
-    create_cmd.add_argument("--name", required=True)
-    create_cmd.add_argument(
-        "--scope", action="append", choices=["write", "admin"], required=True, dest="scopes"
-    )
-    create_cmd.add_argument("--expires-in-days", type=float, default=None)
-    keys_commands.add_parser("list", help="list keys (never their secrets)")
-    revoke_cmd = keys_commands.add_parser("revoke", help="revoke a key at once")
-    revoke_cmd.add_argument("id", type=UUID)
-
-    openapi_cmd = commands.add_parser("openapi", help="write the OpenAPI contract")
-    openapi_cmd.add_argument("--output", type=Path, default=CONTRACT)
-    openapi_cmd.add_argument(
-        "--check", action="store_true", help="fail if the file differs from the served contract"
-    )
-
-    args = parser.parse_args(argv)
+    args = commands.parser().parse_args(argv)
     if args.command == "serve":
-        serve(settings, args.host, args.port, args.workers, args.seed, not args.no_migrate)
+        host = args.host or settings.host
+        port = settings.port if args.port is None else args.port
+        serve(settings, host, port, args.workers, args.seed, not args.no_migrate)
     elif args.command == "db" and args.db_command == "migrate":
         asyncio.run(migrate(settings))
     elif args.command == "db":

@@ -6,13 +6,16 @@ import asyncio
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from service import migrations
-from service.cli import CONTRACT, contract
+from service.cli import contract
+from service.commands import CONTRACT
 from tests.conftest import Client, Databases, query
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -306,3 +309,22 @@ def test_an_edited_applied_migration_is_refused(
             await conn.close()
 
     asyncio.run(check())
+
+
+@pytest.mark.parametrize("args", [["--help"], []])
+def test_the_bootstrap_lists_every_command_before_installing_anything(args: list[str]) -> None:
+    """`python3 -m service --help` (or no command) on a bare Python: `-S` hides the installed
+    packages, so the help cannot need them (nor install them first)."""
+    done = subprocess.run(
+        [sys.executable, "-S", "-m", "service", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == (0 if args else 2), done.stderr
+    shown = done.stdout if args else done.stdout + done.stderr
+    assert "installing" not in done.stderr
+    listed = re.findall(r"^    (\w+) ", shown, re.MULTILINE)
+    assert listed == ["serve", "db", "seed", "keys", "openapi", "test", "bench"]

@@ -8,7 +8,7 @@ import asyncio
 import json
 import os
 import sys
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -17,7 +17,7 @@ import msgspec
 
 from service import commands, migrations
 from service import seed as worked_example
-from service.core import auth
+from service.core import auth, database
 from service.embedded import resolve_url
 from service.settings import Settings
 
@@ -50,13 +50,50 @@ async def status(settings: Settings) -> int:
     return 1 if any(state.status == "changed" for state in states) else 0
 
 
-async def seed(settings: Settings) -> None:
-    conn = await _connect(settings)
+async def seed(settings: Settings, restore_missing: bool = False) -> int:
+    """Load the worked example where it never was; else say when it was, and what of it is
+    missing — or, with ``restore_missing``, put that back."""
+    url = await resolve_url(settings.database_url, settings.data_dir)
+    one = msgspec.structs.replace(settings, pool_min_size=1, pool_max_size=1)
+    pool = await database.create_pool(url, one)
     try:
-        await worked_example.load(conn)
+        async with pool.acquire() as conn:
+            loaded = await worked_example.load(conn)
+            if loaded.now:
+                print(f"loaded the worked example ({worked_example.SEED_FILE.name})")
+                return 0
+            if not restore_missing:
+                absent = await worked_example.missing(conn)
+            else:
+                try:
+                    restored = await worked_example.restore_missing(conn)
+                except asyncpg.PostgresError as exc:
+                    # A record made since may stand in the way (a round of the same ordinal).
+                    print(f"nothing restored: {exc}", file=sys.stderr)
+                    return 1
     finally:
-        await conn.close()
-    print(f"loaded {worked_example.SEED_FILE.name}")
+        await pool.close()
+    when = loaded.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if loaded.changed:
+        print(f"{worked_example.SEED_FILE.name} has changed since it was loaded on {when}")
+    if restore_missing:
+        for label, ident in restored:
+            print(f"restored {label} {ident}")
+        records = "record" if len(restored) == 1 else "records"
+        print(
+            f"restored {len(restored)} {records} of the worked example (loaded on {when}); "
+            "every other record is as it was"
+        )
+        return 0
+    print(f"the worked example was loaded on {when}; nothing changed")
+    if absent:
+        why = "deleted since, or new in the file" if loaded.changed else "deleted since"
+        are = "is" if len(absent) == 1 else "are"
+        print(f"{len(absent)} of its records {are} missing ({why}):")
+        for label, ident in absent:
+            print(f"  {label} {ident}")
+        print("`accord seed --restore-missing` puts them back and leaves every other record as is")
+    return 0
 
 
 async def create_key(
@@ -167,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "db":
         return asyncio.run(status(settings))
     elif args.command == "seed":
-        asyncio.run(seed(settings))
+        return asyncio.run(seed(settings, args.restore_missing))
     elif args.command == "keys" and args.keys_command == "create":
         key, token = asyncio.run(
             create_key(settings, args.name, sorted(set(args.scopes)), args.expires_in_days)

@@ -49,7 +49,21 @@ def parser(prog: str = "accord", more: Sequence[tuple[str, str]] = ()) -> argpar
     db_commands.add_parser("migrate", help="apply pending migrations")
     db_commands.add_parser("status", help="list migrations: applied, pending or changed")
 
-    commands.add_parser("seed", help="load the worked example (idempotent)")
+    seed = commands.add_parser(
+        "seed",
+        help="load the worked example, once per database",
+        description="Load the worked example (sql/seed/worked_example.sql) into a database "
+        "that never had it, and record that it did, as migrations are recorded. Where it was "
+        "loaded before, change nothing: say when it was loaded and list its records that are "
+        "missing (deleted since). `accord serve` does the same at each start on the embedded "
+        "database (or with --seed), so what a user deleted or changed stays so.",
+    )
+    seed.add_argument(
+        "--restore-missing",
+        action="store_true",
+        help="put back the example's missing records, each with its lists, citations and "
+        "versions, and a `create` in its history; records that exist stay exactly as they are",
+    )
 
     keys = commands.add_parser("keys", help="API keys for writes")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)

@@ -10,17 +10,16 @@ import hmac
 import secrets
 import time
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal
 from uuid import UUID
 
-import asyncpg
 import msgspec
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import Reference, SecurityRequirement, SecurityScheme
 from litestar.types import Guard
 
-from service.core.database import Connection
+from service.core.database import AnyConnection
 from service.core.problems import ProblemError
 
 SCHEME = "apiKey"
@@ -37,9 +36,6 @@ WRITE_SECURITY: list[SecurityRequirement] = [{SCHEME: []}]
 """The ``security`` of every write operation."""
 
 _PREFIX = "accord_"
-
-AnyConnection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | Connection"
-"""A connection of its own (the command line) or one from the pool (a request)."""
 
 Scope = Literal["write", "admin"]
 

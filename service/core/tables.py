@@ -341,6 +341,12 @@ class Table(Generic[R, C]):
         await self._history(conn, row, "update", current, item, actor)
         return item, self.tag(row)
 
+    async def restored(self, conn: Connection, ident: UUID) -> None:
+        """Record in its history the return of a record that SQL put back (a deleted record
+        of the worked example): a ``create`` by no API key."""
+        row = await self.fetch(conn, ident)
+        await self._history(conn, row, "create", None, self.make(row), None)
+
     async def _history(
         self,
         conn: Connection,

@@ -151,6 +151,16 @@ def write_openapi(output: Path, check: bool) -> int:
     return 0
 
 
+async def development_key(settings: Settings) -> tuple[str, int]:
+    """A new development key, replacing the one before: its token, and how many it revoked."""
+    conn = await _connect(settings)
+    try:
+        _, token, revoked = await auth.replace_development_key(conn)
+    finally:
+        await conn.close()
+    return token, revoked
+
+
 def serve(
     settings: Settings, host: str, port: int, workers: int, load_seed: bool, run_migrations: bool
 ) -> None:
@@ -163,11 +173,7 @@ def serve(
         asyncio.run(migrate(settings))
     if load_seed or embedded:
         asyncio.run(seed(settings))
-    development_key = None
-    if embedded:
-        _, development_key = asyncio.run(
-            create_key(settings, "development key (accord serve)", ["write", "admin"], 1)
-        )
+    development = asyncio.run(development_key(settings)) if embedded else None
     # Worker processes read their settings from the environment.
     os.environ["ACCORD_DATABASE_URL"] = url
     base = settings.public_url or f"http://{host}:{port}"
@@ -176,9 +182,15 @@ def serve(
         f"{base}/docs/openapi.json\n",
         flush=True,
     )
-    if development_key:
+    if development:
         # Shown once, here, for trying writes in Swagger UI ("Authorize"); valid for a day.
-        print(f"  Development API key (write and admin, 24 h): {development_key}\n", flush=True)
+        token, revoked = development
+        replaced = "the previous one is now revoked" if revoked else "the next start revokes it"
+        print(
+            f"  Development API key (write and admin, 24 h): {token}\n"
+            f"  (one development key per database: each start makes a new one; {replaced})\n",
+            flush=True,
+        )
     uvicorn.run(
         "service.asgi:app",
         host=host,

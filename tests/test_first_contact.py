@@ -1,6 +1,7 @@
 """A newcomer's first contact: `accord serve` loads the worked example once per database and
-never again over what a user deleted or changed, and `accord seed` says what it did (and puts
-missing records back only when asked). Each test has a database of its own."""
+never again over what a user deleted or changed, `accord seed` says what it did (and puts
+missing records back only when asked), and a database has one valid development key at a time.
+Each test has a database of its own."""
 
 from __future__ import annotations
 
@@ -206,8 +207,8 @@ def test_restore_missing_changes_nothing_when_a_new_record_stands_in_the_way(
 def test_a_database_seeded_before_it_was_recorded_counts_as_seeded(
     databases: Databases,
 ) -> None:
-    """Databases that got the example before migration 0008: it records the example as
-    loaded when it was."""
+    """Databases that got the example (and development keys) before migration 0008: it
+    records the example as loaded when it was, and keeps only the newest development key."""
     url = databases.create_empty("seeded_before")
 
     async def before_0008() -> None:
@@ -216,6 +217,12 @@ def test_a_database_seeded_before_it_was_recorded_counts_as_seeded(
             await migrations.migrate(conn, through=7)
             await conn.execute(seed.SEED_FILE.read_text(encoding="utf-8"))
             await conn.execute("delete from claims where id = $1", ids.HEADQUARTERS_DENIES)
+            for _ in range(2):
+                await conn.execute(
+                    "insert into api_keys (name, scopes, secret_digest, expires_at) values "
+                    "('development key (accord serve)', '{write,admin}', "
+                    "sha256(gen_random_uuid()::text::bytea), now() + interval '1 day')"
+                )
             await migrations.migrate(conn)
             assert not (await seed.load(conn)).now
         finally:
@@ -226,3 +233,34 @@ def test_a_database_seeded_before_it_was_recorded_counts_as_seeded(
     created = query(url, "select created_at from organizations where id = $1", ids.RUSSIA)
     assert [(r["loaded_at"], r["checksum"]) for r in recorded] == [(created[0][0], None)]
     assert count(url, "from claims where id = $1", ids.HEADQUARTERS_DENIES) == 0
+    assert count(url, "from api_keys where development and revoked_at is null") == 1
+
+
+def test_each_start_replaces_the_development_key(
+    start: Start, client: Client, own_database: str
+) -> None:
+    def key_in(printed: str) -> dict[str, str]:
+        line = next(line for line in printed.splitlines() if "Development API key" in line)
+        return {"Authorization": f"Bearer {line.split()[-1]}"}
+
+    first = start()
+    assert "one development key per database" in first
+    assert "the next start revokes it" in first
+    second = start()
+    assert "the previous one is now revoked" in second
+    body = {"name": "Tried in Swagger UI", "kind": "other"}
+    earlier = client.post("/v1/organizations", json=body, headers=key_in(first))
+    assert earlier.status_code == 401
+    assert earlier.json()["detail"] == "This API key has been revoked."
+    assert client.post("/v1/organizations", json=body, headers=key_in(second)).status_code == 201
+    valid = "from api_keys where development and revoked_at is null and expires_at > now()"
+    assert count(own_database, valid) == 1
+    # PostgreSQL refuses a second one, whoever tries.
+    with pytest.raises(asyncpg.UniqueViolationError):
+        query(
+            own_database,
+            "insert into api_keys (name, scopes, secret_digest, development) "
+            "values ('another', '{write}', sha256('x'), true)",
+        )
+    # A configured database gets no development key at all.
+    assert "Development API key" not in start(configured=True)

@@ -10,6 +10,7 @@ import os
 import sys
 from datetime import UTC, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
 import asyncpg
@@ -161,6 +162,21 @@ async def development_key(settings: Settings) -> tuple[str, int]:
     return token, revoked
 
 
+def where(url: str, data_dir: Path | None) -> str:
+    """Which database ``url`` is, for people: the embedded server's data directory (when
+    ``data_dir`` is given), else the server's host and port, the database and the user —
+    never a password."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    name = parts.path.lstrip("/") or query.get("dbname", [""])[0]
+    user = parts.username or query.get("user", [""])[0]
+    if data_dir is not None:
+        return f"embedded PostgreSQL, data in {data_dir} (database {name})"
+    # The netloc may name several hosts (host1:5432,host2:5432), which urlsplit cannot parse.
+    hosts = parts.netloc.rpartition("@")[2] or query.get("host", ["the local socket"])[0]
+    return f"PostgreSQL at {hosts}, database {name}" + (f", user {user}" if user else "")
+
+
 def serve(
     settings: Settings, host: str, port: int, workers: int, load_seed: bool, run_migrations: bool
 ) -> None:
@@ -169,6 +185,7 @@ def serve(
     url = asyncio.run(resolve_url(settings.database_url, settings.data_dir))
     embedded = settings.database_url is None
     settings = msgspec.structs.replace(settings, database_url=url)
+    database_is = where(url, settings.data_dir if embedded else None)
     if run_migrations or embedded:
         asyncio.run(migrate(settings))
     if load_seed or embedded:
@@ -179,7 +196,7 @@ def serve(
     base = settings.public_url or f"http://{host}:{port}"
     print(
         f"\nAccord is starting on {base}\n  Swagger UI: {base}/docs\n  OpenAPI:    "
-        f"{base}/docs/openapi.json\n",
+        f"{base}/docs/openapi.json\n  Database:   {database_is}\n",
         flush=True,
     )
     if development:

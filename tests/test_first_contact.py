@@ -1,7 +1,7 @@
-"""A newcomer's first contact: `accord serve` loads the worked example once per database and
-never again over what a user deleted or changed, `accord seed` says what it did (and puts
-missing records back only when asked), and a database has one valid development key at a time.
-Each test has a database of its own."""
+"""A newcomer's first contact: `accord serve` says which database it uses, loads the worked
+example once per database and never again over what a user deleted or changed, `accord seed`
+says what it did (and puts missing records back only when asked), and a database has one valid
+development key at a time. Each test has a database of its own."""
 
 from __future__ import annotations
 
@@ -81,6 +81,25 @@ def count(url: str, rows: str, *args: object) -> int:
 
 def without_revision(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in ("version", "created_at", "updated_at")}
+
+
+def test_serve_says_which_database_it_uses(start: Start, own_database: str) -> None:
+    embedded = start()
+    assert f"Database:   embedded PostgreSQL, data in {DATA_DIR} (database " in embedded
+    configured = start(configured=True)
+    line = next(line for line in configured.splitlines() if "Database:" in line)
+    assert line.strip().startswith("Database:   PostgreSQL at ")
+    assert f"database {own_database.rpartition('/')[2].partition('?')[0]}" in line
+
+
+def test_the_database_is_named_without_its_password() -> None:
+    url = "postgresql://alice:s3cret@db.example:5433/accord?sslmode=require"
+    assert cli.where(url, None) == "PostgreSQL at db.example:5433, database accord, user alice"
+    several = "postgresql://bob:pw@one:5432,two:5432/accord"
+    assert cli.where(several, None) == "PostgreSQL at one:5432,two:5432, database accord, user bob"
+    socket = "postgresql:///accord?host=/run/postgresql"
+    assert cli.where(socket, None) == "PostgreSQL at /run/postgresql, database accord"
+    assert cli.where(url, DATA_DIR) == f"embedded PostgreSQL, data in {DATA_DIR} (database accord)"
 
 
 def test_what_a_user_deleted_or_changed_stays_so_across_starts(

@@ -16,6 +16,7 @@ import pytest
 from service import migrations
 from service.cli import contract
 from service.commands import CONTRACT
+from service.settings import Settings
 from tests.conftest import Client, Databases, query
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -328,3 +329,11 @@ def test_the_bootstrap_lists_every_command_before_installing_anything(args: list
     assert "installing" not in done.stderr
     listed = re.findall(r"^    (\w+) ", shown, re.MULTILINE)
     assert listed == ["serve", "db", "seed", "keys", "openapi", "test", "bench"]
+
+
+def test_every_setting_can_come_from_the_environment(tmp_path: Path) -> None:
+    environ = {"ACCORD_DATA_DIR": str(tmp_path), "ACCORD_PORT": "8001", "ACCORD_HOST": "::1"}
+    settings = Settings.from_env(environ)
+    assert (settings.data_dir, settings.port, settings.host) == (tmp_path, 8001, "::1")
+    with pytest.raises(SystemExit, match="ACCORD_"):
+        Settings.from_env({"ACCORD_PORT": "eighty"})

@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from service import migrations
+from service import embedded, migrations
 from service.cli import contract
 from service.commands import CONTRACT
 from service.settings import Settings
@@ -337,3 +338,30 @@ def test_every_setting_can_come_from_the_environment(tmp_path: Path) -> None:
     assert (settings.data_dir, settings.port, settings.host) == (tmp_path, 8001, "::1")
     with pytest.raises(SystemExit, match="ACCORD_"):
         Settings.from_env({"ACCORD_PORT": "eighty"})
+
+
+def test_the_benchmark_drops_its_own_database_however_the_run_ends(
+    server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each run makes a database of its own on the server and drops it, here after a run that
+    failed midway (the benchmark itself is smoke-tested by CI)."""
+    import bench.__main__ as bench
+
+    made: list[str] = []
+
+    def fails_midway(options: object, server: str, database: str) -> None:
+        asyncio.run(embedded.recreate_database(server, database))
+        made.append(database)
+        raise RuntimeError("midway")
+
+    monkeypatch.setattr(bench, "run", fails_midway)
+    monkeypatch.setattr(signal, "signal", lambda *_: None)  # pytest keeps its own SIGTERM
+    monkeypatch.setenv("ACCORD_DATABASE_URL", server_url)
+    monkeypatch.setattr(sys, "argv", ["bench", "--smoke"])
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="midway"):
+            bench.main()
+    assert len(set(made)) == 2
+    for name in made:
+        assert re.fullmatch(r"accord_bench_\d+_[0-9a-f]{6}", name)
+        assert not query(server_url, "select from pg_database where datname = $1", name)

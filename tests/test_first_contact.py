@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -89,7 +90,7 @@ def test_serve_says_which_database_it_uses(start: Start, own_database: str) -> N
     configured = start(configured=True)
     line = next(line for line in configured.splitlines() if "Database:" in line)
     assert line.strip().startswith("Database:   PostgreSQL at ")
-    assert f"database {own_database.rpartition('/')[2].partition('?')[0]}" in line
+    assert f", database {urlsplit(own_database).path.lstrip('/')}" in line
 
 
 def test_the_database_is_named_without_its_password() -> None:

@@ -195,6 +195,10 @@ def test_restore_missing_puts_back_only_what_is_missing(
     assert client.get(post).json()["quote"] == "Reworded."
     timeline = client.get("/v1/timeline", params={"kind": "statement"}).json()["items"]
     assert ids.PESKOV_BRIEFING in {item["id"] for item in timeline}
+    # A copy kept in sync by the change log sees the record come back.
+    log = client.get("/v1/changes", params={"resource": "statements"}).json()["items"]
+    followed = [(c["action"], c["version"]) for c in log if c["id"] == ids.PESKOV_BRIEFING]
+    assert followed == [("deleted", 1), ("created", 2)]
 
     status, printed = accord(own_database, monkeypatch, capsys, "seed", "--restore-missing")
     assert status == 0

@@ -126,7 +126,8 @@ async def _stage(conn: AnyConnection) -> dict[str, str]:
             drops = ", ".join(f"alter column {row['name']} drop not null" for row in filled_later)
             await conn.execute(f"alter table pg_temp.{table} {drops}")
     # With only the temporary tables on the path, a table the file writes that is not staged
-    # here fails the load instead of being written.
+    # here fails the load instead of being written (so the file calls no function of ours:
+    # those are off the path too).
     path = await conn.fetchval("select current_setting('search_path')")
     await conn.execute("select set_config('search_path', 'pg_temp', true)")
     await conn.execute(SEED_FILE.read_text(encoding="utf-8"))

@@ -1,8 +1,9 @@
 """``python3 -m service bench [--quick | --smoke] [--rows N] [--workers 1,2]``
 
-Sets everything up itself — a throwaway database ``accord_bench`` on the configured server
-(``ACCORD_DATABASE_URL``), else the PostgreSQL at 127.0.0.1:5432, else the embedded one; the
-synthetic data; the servers under test; wrk — then measures Accord against the floor (a bare
+Sets everything up itself — a throwaway database ``accord_bench_<pid>_<random>`` on the
+configured server (``ACCORD_DATABASE_URL``), else the PostgreSQL at 127.0.0.1:5432, else the
+embedded one, dropped at the end however the run ends; the synthetic data; the servers under
+test; wrk — then measures Accord against the floor (a bare
 ASGI app running the same SQL, see bench/floor.py) in alternating rounds and prints a table
 with the ratio to the floor measured in the same invocation. Figures only: nothing here
 asserts a speed."""
@@ -12,6 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -53,8 +56,6 @@ from service.resources import (
 )
 from service.settings import default_data_dir
 
-DATABASE = "accord_bench"
-
 
 @dataclass
 class Options:
@@ -69,9 +70,8 @@ class Options:
     scale_out: bool = False
 
 
-async def prepare(rows: int) -> tuple[str, dict[str, int]]:
-    server = await embedded.find_server(os.environ.get("ACCORD_DATABASE_URL"), default_data_dir())
-    url = await embedded.recreate_database(server, DATABASE)
+async def prepare(server: str, database: str, rows: int) -> tuple[str, dict[str, int]]:
+    url = await embedded.recreate_database(server, database)
     conn = await asyncpg.connect(url)
     try:
         await migrations.migrate(conn, through=data.SCHEMA)
@@ -524,47 +524,10 @@ async def explain(url: str, samples: dict[str, Any]) -> list[str]:
     return lines
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python3 -m service bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="100k rows, short runs (< 2 min)")
-    parser.add_argument("--smoke", action="store_true", help="tiny data, 1 s runs (CI)")
-    parser.add_argument("--rows", type=int, default=None)
-    parser.add_argument("--workers", default=None, help="comma-separated, e.g. 1,2")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument(
-        "--granian",
-        action="store_true",
-        help="also measure both apps under granian (always in a full run)",
-    )
-    parser.add_argument(
-        "--scale-out",
-        action="store_true",
-        help="also measure 1–3 processes through PgBouncer (always in a full run)",
-    )
-    parser.add_argument(
-        "--results",
-        type=Path,
-        default=None,
-        help="write the report (markdown) here, e.g. bench/RESULTS.md",
-    )
-    args = parser.parse_args()
-    if args.smoke:
-        options = Options(2_000, [1], 1, 1, args.connections, True, args.results)
-    elif args.quick:
-        options = Options(100_000, [1], 4, 2, args.connections, False, args.results)
-    else:
-        options = Options(
-            1_000_000, [1, 2], 10, 3, args.connections, True, args.results, True, True
-        )
-    if args.rows:
-        options.rows = args.rows
-    options.granian = options.granian or args.granian
-    options.scale_out = options.scale_out or args.scale_out
-    if args.workers:
-        options.workers = [int(w) for w in args.workers.split(",")]
-
+def run(options: Options, server: str, database: str) -> None:
+    """Load, measure and report, in database ``database`` on ``server``."""
     started = time.perf_counter()
-    url, counts = asyncio.run(prepare(options.rows))
+    url, counts = asyncio.run(prepare(server, database, options.rows))
     seconds = counts.pop("seconds_x1000") / 1000
     migrating = counts.pop("migrate_seconds_x1000") / 1000
     loaded = sum(counts.values())
@@ -615,6 +578,59 @@ def main() -> None:
     get_row = next(row for row in rows if row.scenario == "get_by_id")
     print(f"bench finished in {time.perf_counter() - started:.0f} s")
     print(f"get_by_id ratio to floor: {get_row.ratio():.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python3 -m service bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="100k rows, short runs (< 2 min)")
+    parser.add_argument("--smoke", action="store_true", help="tiny data, 1 s runs (CI)")
+    parser.add_argument("--rows", type=int, default=None)
+    parser.add_argument("--workers", default=None, help="comma-separated, e.g. 1,2")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--granian",
+        action="store_true",
+        help="also measure both apps under granian (always in a full run)",
+    )
+    parser.add_argument(
+        "--scale-out",
+        action="store_true",
+        help="also measure 1–3 processes through PgBouncer (always in a full run)",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="write the report (markdown) here, e.g. bench/RESULTS.md",
+    )
+    args = parser.parse_args()
+    if args.smoke:
+        options = Options(2_000, [1], 1, 1, args.connections, True, args.results)
+    elif args.quick:
+        options = Options(100_000, [1], 4, 2, args.connections, False, args.results)
+    else:
+        options = Options(
+            1_000_000, [1, 2], 10, 3, args.connections, True, args.results, True, True
+        )
+    if args.rows:
+        options.rows = args.rows
+    options.granian = options.granian or args.granian
+    options.scale_out = options.scale_out or args.scale_out
+    if args.workers:
+        options.workers = [int(w) for w in args.workers.split(",")]
+
+    server = asyncio.run(
+        embedded.find_server(os.environ.get("ACCORD_DATABASE_URL"), default_data_dir())
+    )
+    # One name per run, so two runs on one server cannot collide.
+    database = f"accord_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    # A terminated run (a CI timeout) unwinds like an interrupted one, through the drop below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        run(options, server, database)
+    finally:
+        asyncio.run(embedded.drop_database(server, database))
+        print(f"dropped database {database}", file=sys.stderr)
 
 
 if __name__ == "__main__":

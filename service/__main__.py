@@ -2,7 +2,8 @@
 Python ≥ 3.11: on first use it creates ``.venv`` in the checkout, installs the locked
 dependencies there (again whenever pyproject.toml or constraints.txt change) and runs the
 command inside it. COMMAND is any ``accord`` command (``serve``, ``db migrate``…),
-``test [pytest args]`` to run the test suite, or ``bench [options]`` for the benchmarks.
+``test [pytest args]`` to run the test suite, or ``bench [options]`` for the benchmarks;
+``--help`` (or no command) lists them all without installing anything.
 Standard library only: it runs before the dependencies exist."""
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import subprocess
 import sys
 import venv
 from pathlib import Path
+
+from service import commands
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
@@ -48,8 +51,20 @@ def _ensure_installed(extra: str | None) -> None:
     stamp.write_text(digest)
 
 
+# Commands run here rather than by ``accord``, listed with its own in the help.
+_OWN = (
+    ("test", "install the test tools and run the test suite; arguments go to pytest"),
+    ("bench", "run the benchmarks (`bench --help` for their options)"),
+)
+
+
 def main() -> None:
     args = sys.argv[1:]
+    if not args or args[0] in ("-h", "--help"):
+        # Answered before installing anything: the grammar needs only the standard library.
+        help_parser = commands.parser(prog="python3 -m service", more=_OWN)
+        help_parser.print_help(None if args else sys.stderr)
+        sys.exit(0 if args else 2)
     # Tests type-check and smoke-test the benchmark too, so they need its extra.
     extras = {"test": "dev,bench", "bench": "bench"}
     _ensure_installed(extras.get(args[0]) if args else None)

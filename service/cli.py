@@ -1,28 +1,26 @@
-"""The ``accord`` command: serve, db migrate, db status, seed, keys, openapi. Every command that
-touches the database uses the one ``serve`` would: ``ACCORD_DATABASE_URL``, else the embedded
-server in ``ACCORD_DATA_DIR``."""
+"""What the ``accord`` commands do (serve, db migrate, db status, seed, keys, openapi; their
+options are in service/commands.py). Every command that touches the database uses the one
+``serve`` would: ``ACCORD_DATABASE_URL``, else the embedded server in ``ACCORD_DATA_DIR``."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
 import sys
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
-from service import migrations
+from service import commands, migrations
 from service import seed as worked_example
-from service.core import auth
+from service.core import auth, database
 from service.embedded import resolve_url
 from service.settings import Settings
-
-CONTRACT = Path("openapi") / "openapi.json"
 
 
 async def _connect(settings: Settings) -> asyncpg.Connection[asyncpg.Record]:
@@ -53,13 +51,50 @@ async def status(settings: Settings) -> int:
     return 1 if any(state.status == "changed" for state in states) else 0
 
 
-async def seed(settings: Settings) -> None:
-    conn = await _connect(settings)
+async def seed(settings: Settings, restore_missing: bool = False) -> int:
+    """Load the worked example where it never was; else say when it was, and what of it is
+    missing — or, with ``restore_missing``, put that back."""
+    url = await resolve_url(settings.database_url, settings.data_dir)
+    one = msgspec.structs.replace(settings, pool_min_size=1, pool_max_size=1)
+    pool = await database.create_pool(url, one)
     try:
-        await worked_example.load(conn)
+        async with pool.acquire() as conn:
+            loaded = await worked_example.load(conn)
+            if loaded.now:
+                print(f"loaded the worked example ({worked_example.SEED_FILE.name})")
+                return 0
+            if not restore_missing:
+                absent = await worked_example.missing(conn)
+            else:
+                try:
+                    restored = await worked_example.restore_missing(conn)
+                except asyncpg.PostgresError as exc:
+                    # A record made since may stand in the way (a round of the same ordinal).
+                    print(f"nothing restored: {exc}", file=sys.stderr)
+                    return 1
     finally:
-        await conn.close()
-    print(f"loaded {worked_example.SEED_FILE.name}")
+        await pool.close()
+    when = loaded.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if loaded.changed:
+        print(f"{worked_example.SEED_FILE.name} has changed since it was loaded on {when}")
+    if restore_missing:
+        for label, ident in restored:
+            print(f"restored {label} {ident}")
+        records = "record" if len(restored) == 1 else "records"
+        print(
+            f"restored {len(restored)} {records} of the worked example (loaded on {when}); "
+            "every other record is as it was"
+        )
+        return 0
+    print(f"the worked example was loaded on {when}; nothing changed")
+    if absent:
+        why = "deleted since, or new in the file" if loaded.changed else "deleted since"
+        are = "is" if len(absent) == 1 else "are"
+        print(f"{len(absent)} of its records {are} missing ({why}):")
+        for label, ident in absent:
+            print(f"  {label} {ident}")
+        print("`accord seed --restore-missing` puts them back and leaves every other record as is")
+    return 0
 
 
 async def create_key(
@@ -117,6 +152,31 @@ def write_openapi(output: Path, check: bool) -> int:
     return 0
 
 
+async def development_key(settings: Settings) -> tuple[str, int]:
+    """A new development key, replacing the one before: its token, and how many it revoked."""
+    conn = await _connect(settings)
+    try:
+        _, token, revoked = await auth.replace_development_key(conn)
+    finally:
+        await conn.close()
+    return token, revoked
+
+
+def where(url: str, data_dir: Path | None) -> str:
+    """Which database ``url`` is, for people: the embedded server's data directory (when
+    ``data_dir`` is given), else the server's host and port, the database and the user —
+    never a password."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    name = parts.path.lstrip("/") or query.get("dbname", [""])[0]
+    user = parts.username or query.get("user", [""])[0]
+    if data_dir is not None:
+        return f"embedded PostgreSQL, data in {data_dir} (database {name})"
+    # The netloc may name several hosts (host1:5432,host2:5432), which urlsplit cannot parse.
+    hosts = parts.netloc.rpartition("@")[2] or query.get("host", ["the local socket"])[0]
+    return f"PostgreSQL at {hosts}, database {name}" + (f", user {user}" if user else "")
+
+
 def serve(
     settings: Settings, host: str, port: int, workers: int, load_seed: bool, run_migrations: bool
 ) -> None:
@@ -125,26 +185,29 @@ def serve(
     url = asyncio.run(resolve_url(settings.database_url, settings.data_dir))
     embedded = settings.database_url is None
     settings = msgspec.structs.replace(settings, database_url=url)
+    database_is = where(url, settings.data_dir if embedded else None)
     if run_migrations or embedded:
         asyncio.run(migrate(settings))
     if load_seed or embedded:
         asyncio.run(seed(settings))
-    development_key = None
-    if embedded:
-        _, development_key = asyncio.run(
-            create_key(settings, "development key (accord serve)", ["write", "admin"], 1)
-        )
+    development = asyncio.run(development_key(settings)) if embedded else None
     # Worker processes read their settings from the environment.
     os.environ["ACCORD_DATABASE_URL"] = url
     base = settings.public_url or f"http://{host}:{port}"
     print(
         f"\nAccord is starting on {base}\n  Swagger UI: {base}/docs\n  OpenAPI:    "
-        f"{base}/docs/openapi.json\n",
+        f"{base}/docs/openapi.json\n  Database:   {database_is}\n",
         flush=True,
     )
-    if development_key:
+    if development:
         # Shown once, here, for trying writes in Swagger UI ("Authorize"); valid for a day.
-        print(f"  Development API key (write and admin, 24 h): {development_key}\n", flush=True)
+        token, revoked = development
+        replaced = "the previous one is now revoked" if revoked else "the next start revokes it"
+        print(
+            f"  Development API key (write and admin, 24 h): {token}\n"
+            f"  (one development key per database: each start makes a new one; {replaced})\n",
+            flush=True,
+        )
     uvicorn.run(
         "service.asgi:app",
         host=host,
@@ -160,65 +223,17 @@ def serve(
 
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
-    parser = argparse.ArgumentParser(prog="accord", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    serve_cmd = commands.add_parser("serve", help="migrate, seed (embedded) and serve the API")
-    serve_cmd.add_argument("--host", default=settings.host)
-    serve_cmd.add_argument("--port", type=int, default=settings.port)
-    serve_cmd.add_argument(
-        "--workers",
-        type=int,
-        default=os.cpu_count() or 1,
-        help="worker processes (default: the number of cores)",
-    )
-    serve_cmd.add_argument(
-        "--seed",
-        action="store_true",
-        help="load the worked example into a configured database too (always done for the "
-        "embedded one)",
-    )
-
-    serve_cmd.add_argument(
-        "--no-migrate",
-        action="store_true",
-        help="leave migrations to `accord db migrate` (e.g. a deploy job)",
-    )
-
-    db_cmd = commands.add_parser("db", help="database schema")
-    db_commands = db_cmd.add_subparsers(dest="db_command", required=True)
-    db_commands.add_parser("migrate", help="apply pending migrations")
-    db_commands.add_parser("status", help="list migrations: applied, pending or changed")
-
-    commands.add_parser("seed", help="load the worked example (idempotent)")
-
-    keys_cmd = commands.add_parser("keys", help="API keys for writes")
-    keys_commands = keys_cmd.add_subparsers(dest="keys_command", required=True)
-    create_cmd = keys_commands.add_parser("create", help="make a key; it is shown only once")
-    create_cmd.add_argument("--name", required=True)
-    create_cmd.add_argument(
-        "--scope", action="append", choices=["write", "admin"], required=True, dest="scopes"
-    )
-    create_cmd.add_argument("--expires-in-days", type=float, default=None)
-    keys_commands.add_parser("list", help="list keys (never their secrets)")
-    revoke_cmd = keys_commands.add_parser("revoke", help="revoke a key at once")
-    revoke_cmd.add_argument("id", type=UUID)
-
-    openapi_cmd = commands.add_parser("openapi", help="write the OpenAPI contract")
-    openapi_cmd.add_argument("--output", type=Path, default=CONTRACT)
-    openapi_cmd.add_argument(
-        "--check", action="store_true", help="fail if the file differs from the served contract"
-    )
-
-    args = parser.parse_args(argv)
+    args = commands.parser().parse_args(argv)
     if args.command == "serve":
-        serve(settings, args.host, args.port, args.workers, args.seed, not args.no_migrate)
+        host = args.host or settings.host
+        port = settings.port if args.port is None else args.port
+        serve(settings, host, port, args.workers, args.seed, not args.no_migrate)
     elif args.command == "db" and args.db_command == "migrate":
         asyncio.run(migrate(settings))
     elif args.command == "db":
         return asyncio.run(status(settings))
     elif args.command == "seed":
-        asyncio.run(seed(settings))
+        return asyncio.run(seed(settings, args.restore_missing))
     elif args.command == "keys" and args.keys_command == "create":
         key, token = asyncio.run(
             create_key(settings, args.name, sorted(set(args.scopes)), args.expires_in_days)

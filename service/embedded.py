@@ -81,11 +81,20 @@ async def find_server(configured: str | None, data_dir: Path) -> str:
     return await asyncio.to_thread(start, data_dir)
 
 
-async def recreate_database(server_url: str, name: str) -> str:
-    """Drop (if present) and create database ``name``; returns its URL."""
+async def drop_database(server_url: str, name: str) -> None:
+    """Drop database ``name`` if present, ending the sessions still connected to it."""
     conn = await asyncpg.connect(server_url)
     try:
         await conn.execute(f'drop database if exists "{name}" with (force)')
+    finally:
+        await conn.close()
+
+
+async def recreate_database(server_url: str, name: str) -> str:
+    """Drop (if present) and create database ``name``; returns its URL."""
+    await drop_database(server_url, name)
+    conn = await asyncpg.connect(server_url)
+    try:
         await conn.execute(f'create database "{name}"')
     finally:
         await conn.close()

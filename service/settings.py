@@ -16,6 +16,13 @@ def default_data_dir() -> Path:
     return Path(base) / "accord" / "pgdata"
 
 
+def _path(kind: type, value: object) -> Path:
+    """msgspec has no conversion of its own to ``Path`` (``ACCORD_DATA_DIR``)."""
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(kind)
+
+
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Everything the service reads from its environment; see README "Configuration"."""
 
@@ -49,6 +56,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             if f"ACCORD_{field.upper()}" in env
         }
         try:
-            return msgspec.convert(raw, cls, strict=False)
+            return msgspec.convert(raw, cls, strict=False, dec_hook=_path)
         except msgspec.ValidationError as exc:
             raise SystemExit(f"invalid ACCORD_* setting: {exc}") from None

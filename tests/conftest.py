@@ -51,14 +51,6 @@ async def _create(server_url: str, name: str) -> str:
     return url
 
 
-async def _drop(server_url: str, name: str) -> None:
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f'drop database if exists "{name}" with (force)')
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session")
 def server_url() -> str:
     return _server_url()
@@ -84,7 +76,7 @@ class Databases:
 
     def drop_all(self) -> None:
         for name in self.names:
-            asyncio.run(_drop(self.server_url, name))
+            asyncio.run(embedded.drop_database(self.server_url, name))
 
 
 @pytest.fixture(scope="session")

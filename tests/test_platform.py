@@ -6,13 +6,18 @@ import asyncio
 import json
 import re
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from service import migrations
-from service.cli import CONTRACT, contract
+from service import embedded, migrations
+from service.cli import contract
+from service.commands import CONTRACT
+from service.settings import Settings
 from tests.conftest import Client, Databases, query
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,6 +182,19 @@ def test_the_contract_refuses_what_postgresql_cannot_store(client: Client) -> No
     assert re.search(since, "2025-07-17T10:00:00.5+03:00")
 
 
+def test_summaries_use_the_right_article(client: Client) -> None:
+    document = client.get("/docs/openapi.json").json()
+    summaries = [
+        operation["summary"]
+        for operations in document["paths"].values()
+        for operation in operations.values()
+    ]
+    assert "Claims about an organization" in summaries
+    assert "Claims about a role change" in summaries
+    for summary in summaries:
+        assert not re.search(r"\ba [aeiou]|\ban [^aeiou ]", summary, re.IGNORECASE), summary
+
+
 def test_every_create_links_to_what_can_be_done_with_its_record(client: Client) -> None:
     document = client.get("/docs/openapi.json").json()
     links = {
@@ -293,3 +311,57 @@ def test_an_edited_applied_migration_is_refused(
             await conn.close()
 
     asyncio.run(check())
+
+
+@pytest.mark.parametrize("args", [["--help"], []])
+def test_the_bootstrap_lists_every_command_before_installing_anything(args: list[str]) -> None:
+    """`python3 -m service --help` (or no command) on a bare Python: `-S` hides the installed
+    packages, so the help cannot need them (nor install them first)."""
+    done = subprocess.run(
+        [sys.executable, "-S", "-m", "service", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == (0 if args else 2), done.stderr
+    shown = done.stdout if args else done.stdout + done.stderr
+    assert "installing" not in done.stderr
+    listed = re.findall(r"^    (\w+) ", shown, re.MULTILINE)
+    assert listed == ["serve", "db", "seed", "keys", "openapi", "test", "bench"]
+
+
+def test_every_setting_can_come_from_the_environment(tmp_path: Path) -> None:
+    environ = {"ACCORD_DATA_DIR": str(tmp_path), "ACCORD_PORT": "8001", "ACCORD_HOST": "::1"}
+    settings = Settings.from_env(environ)
+    assert (settings.data_dir, settings.port, settings.host) == (tmp_path, 8001, "::1")
+    with pytest.raises(SystemExit, match="ACCORD_"):
+        Settings.from_env({"ACCORD_PORT": "eighty"})
+
+
+def test_the_benchmark_drops_its_own_database_however_the_run_ends(
+    server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each run makes a database of its own on the server and drops it, here after a run that
+    failed midway (the benchmark itself is smoke-tested by CI)."""
+    import bench.__main__ as bench
+
+    made: list[str] = []
+
+    def fails_midway(options: object, server: str, database: str) -> None:
+        asyncio.run(embedded.recreate_database(server, database))
+        made.append(database)
+        raise RuntimeError("midway")
+
+    monkeypatch.setattr(bench, "run", fails_midway)
+    monkeypatch.setattr(signal, "signal", lambda *_: None)  # pytest keeps its own SIGTERM
+    monkeypatch.setenv("ACCORD_DATABASE_URL", server_url)
+    monkeypatch.setattr(sys, "argv", ["bench", "--smoke"])
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="midway"):
+            bench.main()
+    assert len(set(made)) == 2
+    for name in made:
+        assert re.fullmatch(r"accord_bench_\d+_[0-9a-f]{6}", name)
+        assert not query(server_url, "select from pg_database where datname = $1", name)

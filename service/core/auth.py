@@ -10,7 +10,7 @@ import hmac
 import secrets
 import time
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -20,7 +20,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import Reference, SecurityRequirement, SecurityScheme
 from litestar.types import Guard
 
-from service.core.database import Connection
+from service.core.database import AnyConnection
 from service.core.problems import ProblemError
 
 SCHEME = "apiKey"
@@ -30,16 +30,13 @@ SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
         scheme="bearer",
         description="An API key made with `accord keys create --scope write --name …` or "
         "`POST /v1/keys` (`accord serve` on the embedded database prints a development key "
-        "with the `write` and `admin` scopes).",
+        "with the `write` and `admin` scopes, valid a day; each start revokes the one before).",
     )
 }
 WRITE_SECURITY: list[SecurityRequirement] = [{SCHEME: []}]
 """The ``security`` of every write operation."""
 
 _PREFIX = "accord_"
-
-AnyConnection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | Connection"
-"""A connection of its own (the command line) or one from the pool (a request)."""
 
 Scope = Literal["write", "admin"]
 
@@ -64,20 +61,49 @@ async def create_key(
     name: str,
     scopes: list[Scope],
     expires_in: timedelta | None = None,
+    *,
+    development: bool = False,
 ) -> tuple[ApiKey, str]:
     """A new key and its token; the token is not stored and cannot be shown again."""
     secret = secrets.token_urlsafe(32)
     row = await conn.fetchrow(
-        """insert into api_keys (name, scopes, secret_digest, expires_at)
-           values ($1, $2, $3, now() + $4) returning *""",
+        """insert into api_keys (name, scopes, secret_digest, expires_at, development)
+           values ($1, $2, $3, now() + $4, $5) returning *""",
         name,
         scopes,
         _digest(secret),
         expires_in,
+        development,
     )
     assert row is not None
     key = msgspec.convert(dict(row.items()), ApiKey)
     return key, f"{_PREFIX}{key.id.hex}_{secret}"
+
+
+_DEVELOPMENT_LOCK = 0x6465766B6579  # "devkey": concurrent starts replace the key one by one
+
+
+async def replace_development_key(
+    conn: asyncpg.Connection[asyncpg.Record],
+) -> tuple[ApiKey, str, int]:
+    """The development key ``accord serve`` prints on the embedded database: scopes ``write``
+    and ``admin``, valid a day. Each new one revokes the one before in the same transaction,
+    so a database has one valid development key at most (a unique index keeps it so). The
+    key, its token, and how many earlier ones this revoked."""
+    async with conn.transaction():
+        await conn.execute("select pg_advisory_xact_lock($1)", _DEVELOPMENT_LOCK)
+        revoked = await conn.fetch(
+            "update api_keys set revoked_at = now() "
+            "where development and revoked_at is null returning id"
+        )
+        key, token = await create_key(
+            conn,
+            "development key (accord serve)",
+            ["write", "admin"],
+            timedelta(days=1),
+            development=True,
+        )
+    return key, token, len(revoked)
 
 
 SELECT_KEYS = "select id, name, scopes, created_at, expires_at, revoked_at from api_keys"

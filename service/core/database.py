@@ -14,6 +14,8 @@ from service.settings import Settings
 
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 Connection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
+AnyConnection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | Connection"
+"""A connection of its own (the command line) or one from the pool (a request)."""
 
 
 _JSONB_VERSION = b"\x01"

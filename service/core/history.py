@@ -1,7 +1,8 @@
 """History: every change to every record, written by ``Table`` in the transaction of the
 change — who (the API key), when, the operation, and each changed field before and after —
 and served as ``/{id}/history`` by every resource. A deleted record's history stays readable.
-Records loaded by SQL (the worked example) have history from their first change on.
+Records loaded by SQL (the worked example) have history from their first change on; one put
+back by ``accord seed --restore-missing`` after a delete gets a ``create`` by no API key.
 
 History is also the change log: each entry is numbered in commit order (``seq``), which
 ``/v1/changes`` serves to clients that keep a copy of the data."""
@@ -40,7 +41,8 @@ class HistoryEntry(msgspec.Struct, kw_only=True):
     kind: str
     operation: Operation
     api_key_id: UUID | None
-    """The API key that made the change (null once the key is gone)."""
+    """The API key that made the change (null once the key is gone, and for a record of the
+    worked example put back from the command line)."""
     at: datetime
     version: int
     """The record's version after the change (before it, for a delete)."""

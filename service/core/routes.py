@@ -106,8 +106,6 @@ def record_handlers(
     ``getOrganization``); ``referenced_by`` says what blocks a delete; the examples (from the
     worked example) show in the contract and prefill Swagger UI's "Try it out"; ``embeds`` are
     what the GET can embed on request (``?include=rounds,delegations``)."""
-    label = table.label
-    article = "an" if label[0] in "aeiou" else "a"
     by_name = {embed.field: embed for embed in embeds}
 
     async def get_record(
@@ -175,7 +173,7 @@ def record_handlers(
             "/{id:uuid}",
             operation_id=f"get{name}",
             name=f"get{name}",
-            summary=f"Get {article} {label}",
+            summary=f"Get {table.a_label}",
             description=description,
             response_headers=[ETAG_HEADER],
             responses={**problem_responses(404), 304: NOT_MODIFIED},
@@ -185,7 +183,7 @@ def record_handlers(
             "/",
             operation_id=f"create{name}",
             name=f"create{name}",
-            summary=f"Create {article} {label}",
+            summary=f"Create {table.a_label}",
             description="201 with `Location` and `ETag`. Send an `Idempotency-Key` to make "
             "retries safe: a retry gets the first answer again (marked "
             "`Idempotent-Replayed: true`) and writes nothing.",
@@ -209,7 +207,7 @@ def record_handlers(
             "/{id:uuid}",
             operation_id=f"update{name}",
             name=f"update{name}",
-            summary=f"Change {article} {label} (JSON merge patch)",
+            summary=f"Change {table.a_label} (JSON merge patch)",
             description="RFC 7396: members present replace, `null` removes an optional "
             "member, lists are replaced whole. Validated like a create. Send `If-Match` with "
             "the ETag you read to be sure no one changed it meanwhile (412 otherwise).",
@@ -236,7 +234,7 @@ def record_handlers(
             path="history",
             key="record_id",
             operation_id=f"list{name}History",
-            summary=f"Every change to {article} {label}",
+            summary=f"Every change to {table.a_label}",
             description="Each create, update and delete made through the API, oldest first: "
             "when, by which API key, and every field it changed, before and after. Stays "
             "readable after a delete. Cursor-paginated.",
@@ -245,7 +243,7 @@ def record_handlers(
             "/{id:uuid}",
             operation_id=f"delete{name}",
             name=f"delete{name}",
-            summary=f"Delete {article} {label}",
+            summary=f"Delete {table.a_label}",
             description=f"204; 409 while {referenced_by} refer to it.",
             responses=problem_responses(404, 409, 412, *WRITE_STATUSES),
             guards=WRITE,

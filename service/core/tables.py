@@ -192,6 +192,9 @@ class Table(Generic[R, C]):
         self.label = label
         self.kind = label.replace(" ", "_")
         """The record kind, as the registry and the history name it (`role_change`)."""
+        self.a_label = f"{'an' if label[0] in 'aeiou' else 'a'} {label}"
+        """The label with its indefinite article, for the contract's summaries ("an
+        organization", "a role change"): every label starts as it sounds."""
         self.record = record
         self.create = create
         self.params = params
@@ -337,6 +340,12 @@ class Table(Generic[R, C]):
         item = self.make(row)
         await self._history(conn, row, "update", current, item, actor)
         return item, self.tag(row)
+
+    async def restored(self, conn: Connection, ident: UUID) -> None:
+        """Record in its history the return of a record that SQL put back (a deleted record
+        of the worked example): a ``create`` by no API key."""
+        row = await self.fetch(conn, ident)
+        await self._history(conn, row, "create", None, self.make(row), None)
 
     async def _history(
         self,

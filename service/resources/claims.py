@@ -194,7 +194,7 @@ def about(table: Table[Any, Any], name: str) -> HTTPRouteHandler:
         path="claims",
         key="subject_id",
         operation_id=f"list{name}Claims",
-        summary=f"Claims about a {table.label}",
+        summary=f"Claims about {table.a_label}",
         description="Every claim whose subject it is, affirming or denying; the record is "
         "`disputed` while two of them disagree on the same predicate and object. "
         "Cursor-paginated.",

@@ -1,9 +1,10 @@
 -- The worked example of DESIGN.md: the organizations, officials, posts and role changes of the
 -- news item about the Russia–Ukraine talks (Peskov's briefing reported by Anadolu Agency,
 -- Umerov's removal as Minister of Defence, the dropped idea of sending him to Washington).
--- Fixed ids so the contract's examples and the tests can name records. Idempotent: running it
--- again changes nothing. Dates are as precise as the public record is; where it is vague the
--- precision says so. Each fact cites its source (the citations at the end).
+-- Fixed ids so the contract's examples and the tests can name records. Loaded once per database
+-- (service/seed.py records it in `seeds`); idempotent all the same: running it again changes
+-- nothing. Dates are as precise as the public record is; where it is vague the precision says
+-- so. Each fact cites its source (the citations at the end).
 
 insert into organizations (id, name, kind, parent_id, country_code, other_names, note) values
 ('0193a0a0-0000-7000-8000-000000000001', 'Russia', 'state', null, 'RU',

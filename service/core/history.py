@@ -97,7 +97,10 @@ async def write(
     changes: dict[str, dict[str, Any]],
     actor: UUID | None,
 ) -> None:
-    await conn.execute(_INSERT, record_id, kind, operation, actor, version, changes)
+    status = await conn.execute(_INSERT, record_id, kind, operation, actor, version, changes)
+    if status != "INSERT 0 1":
+        # Without its counter row the change would go unrecorded: refuse the write instead.
+        raise RuntimeError("the change log has no counter row (change_log); was it emptied?")
 
 
 _ADVANCE_HORIZON = """update change_log set horizon = greatest(horizon, coalesce(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager, suppress
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import timedelta
+from types import FrameType
 from typing import Any
 
 from litestar import Litestar
@@ -19,11 +22,12 @@ from service import __version__, docs, health
 from service.core import history
 from service.core.auth import SECURITY_SCHEMES, WriteLimit
 from service.core.database import create_pool
+from service.core.notifications import ChangeSignal
 from service.core.openapi import StrictStructSchemaPlugin, finish, link_created_records
 from service.core.pagination import CursorCodec
 from service.core.problems import exception_handlers
 from service.embedded import resolve_url
-from service.resources import ROUTERS
+from service.resources import ROUTERS, changes
 from service.settings import Settings
 
 DESCRIPTION = """\
@@ -95,6 +99,38 @@ async def _background(job: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
             await task
 
 
+@contextmanager
+def _on_stop_signal(stop: Callable[[], None]) -> Iterator[None]:
+    """Calls ``stop`` (on the event loop) when the server is told to stop, before the server's
+    own handler. uvicorn finishes the responses in flight before it shuts the app down, and an
+    event stream never finishes by itself, so without this a server with a stream open
+    would never stop. Only where a server handles the signal itself (uvicorn installs its
+    handlers in the main thread before the app starts); elsewhere — the test client runs the
+    app in another thread — nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    chained: dict[int, Callable[[int, FrameType | None], Any]] = {
+        number: handler
+        for number in (signal.SIGINT, signal.SIGTERM)
+        if callable(handler := signal.getsignal(number))
+    }
+
+    def handle(number: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(stop)
+        chained[number](number, frame)
+
+    for number in chained:
+        signal.signal(number, handle)
+    try:
+        yield
+    finally:
+        for number, handler in chained.items():
+            if signal.getsignal(number) is handle:
+                signal.signal(number, handler)
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
 
@@ -109,8 +145,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.pool = pool
             app.state.cursors = CursorCodec(bytes(secret))
             retention = timedelta(days=settings.changes_retention_days)
-            async with _background(history.keep_horizon(pool, retention)):
-                yield
+            notifications = ChangeSignal(
+                settings.listen_url or url,
+                check_every=settings.stream_heartbeat_s,
+                connect_timeout=settings.acquire_timeout_s,
+            )
+            tail = changes.Tail(pool, notifications, heartbeat=settings.stream_heartbeat_s)
+            app.state.changes_tail = tail
+            async with (
+                _background(history.keep_horizon(pool, retention)),
+                _background(notifications.listen()),
+                _background(tail.follow()),
+            ):
+                with _on_stop_signal(tail.stop):
+                    yield
         finally:
             await pool.close()
 

@@ -46,6 +46,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     changes_retention_days: Annotated[float, msgspec.Meta(ge=0)] = 30
     """How long ``/v1/changes`` serves a change (a ``since`` older is a 410); each record's
     history is kept regardless."""
+    stream_heartbeat_s: Annotated[float, msgspec.Meta(gt=0)] = 15
+    """Seconds a ``/v1/changes`` event stream may stay silent before it sends a comment (so
+    proxies keep it open); also how often the stream's reader looks at the log when no
+    notification came."""
+    listen_url: str | None = None
+    """PostgreSQL URL of the connection that LISTENs for changes, when ``database_url`` goes
+    through a pooler in transaction mode (LISTEN needs a session of its own); default: the
+    database URL."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -19,7 +19,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -28,6 +27,7 @@ import pytest
 import uvicorn
 from litestar import Litestar
 
+from bench.sse import Event, EventStream
 from service import embedded, migrations, seed
 from service.app import create_app
 from service.core.notifications import ChangeSignal
@@ -38,7 +38,8 @@ from tests.test_faults import Cluster
 
 PROBLEM = "application/problem+json"
 CLIENTS = int(os.environ.get("ACCORD_STREAM_CLIENTS", "300"))
-"""Streams the many-streams test opens; `ACCORD_STREAM_CLIENTS=1000` for the figures."""
+"""Streams the many-streams test opens (`ACCORD_STREAM_CLIENTS=1000` to see it with more;
+bench/streams.py measures a worker's memory and latencies with a thousand)."""
 
 
 @pytest.fixture(scope="module")
@@ -121,113 +122,14 @@ async def serving(url: str, token: str, **settings: Any) -> AsyncIterator[Server
             await task
 
 
-@dataclass
-class Event:
-    id: str | None = None
-    event: str | None = None
-    data: str | None = None
-    comment: str | None = None
-
-    @property
-    def change(self) -> dict[str, Any]:
-        assert self.data is not None, self
-        change: dict[str, Any] = json.loads(self.data)
-        return change
-
-
-class EventStream:
-    """A stream client on a bare socket (light enough for a thousand at once): HTTP/1.1,
-    chunked transfer, events parsed as the SSE specification reads them (the fields this
-    server sends)."""
-
-    def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        status: int,
-        headers: dict[str, str],
-    ) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.status = status
-        self.headers = headers
-        self.body = b""
-        self.buffer = b""
-
-    @classmethod
-    async def open(cls, port: int, query: str, headers: dict[str, str]) -> EventStream:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        request = [
-            f"GET /v1/changes{query} HTTP/1.1",
-            "Host: 127.0.0.1",
-            "Accept: text/event-stream",
-            *(f"{name.replace('_', '-')}: {value}" for name, value in headers.items()),
-        ]
-        writer.write(("\r\n".join(request) + "\r\n\r\n").encode())
-        status = int((await reader.readline()).split()[1])
-        head: dict[str, str] = {}
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode().partition(":")
-            head[name.strip().lower()] = value.strip()
-        stream = cls(reader, writer, status, head)
-        if "content-length" in head:
-            stream.body = await reader.readexactly(int(head["content-length"]))
-        return stream
-
-    async def _chunk(self) -> None:
-        size = int((await self.reader.readline()).strip(), 16)
-        if size == 0:
-            raise EOFError("the stream ended")
-        self.buffer += await self.reader.readexactly(size)
-        await self.reader.readexactly(2)
-
-    async def next(self, seconds: float = 10) -> Event:
-        """The next event or comment."""
-        async with asyncio.timeout(seconds):
-            while b"\n\n" not in self.buffer:
-                await self._chunk()
-        block, self.buffer = self.buffer.split(b"\n\n", 1)
-        event = Event()
-        for line in block.decode().split("\n"):
-            field, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if not field:
-                event.comment = value
-            else:
-                assert field in {"id", "event", "data"}, line
-                setattr(event, field, value)
-        return event
-
-    async def changes(self, count: int, seconds: float = 10) -> list[Event]:
-        """The next ``count`` events, heartbeats skipped."""
-        found: list[Event] = []
-        async with asyncio.timeout(seconds):
-            while len(found) < count:
-                event = await self.next(seconds)
-                if event.comment is None:
-                    found.append(event)
-        return found
-
-    async def nothing_more(self, seconds: float) -> None:
-        """No event (heartbeats aside) within ``seconds``."""
-        with pytest.raises(TimeoutError):
-            await self.changes(1, seconds)
-
-    async def ended(self) -> bool:
-        """Whether the server ended the stream (the last chunk of a chunked body)."""
-        try:
-            await self.changes(1, 10)
-        except EOFError:
-            return True
-        return False
-
-    def drop(self) -> None:
-        """Gone without a word, like a client whose network failed."""
-        self.writer.transport.abort()
-
-
 def run(scenario: Any) -> None:
     asyncio.run(scenario)
+
+
+async def nothing_more(stream: EventStream, seconds: float) -> None:
+    """No event (heartbeats aside) within ``seconds``."""
+    with pytest.raises(TimeoutError):
+        await stream.changes(1, seconds)
 
 
 def seqs(events: list[Event]) -> list[int]:
@@ -274,7 +176,7 @@ def test_a_dropped_client_resumes_with_last_event_id_missing_nothing(
             # As an EventSource reconnects: the same URL, and the last id it received.
             again = await server.open(f"?since={start}", Last_Event_ID=received[-1].id or "")
             received += await again.changes(3)
-            await again.nothing_more(0.5)
+            await nothing_more(again, 0.5)
             assert seqs(received) == list(range(start + 1, start + 6))
             assert [e.event for e in received] == [
                 "created",
@@ -329,8 +231,8 @@ def test_filters_apply_to_the_stream(stream_url: str, token: str) -> None:
 
             got_deletions = await deletions.changes(2)
             got_organizations = await organizations.changes(6)
-            await deletions.nothing_more(0.3)
-            await organizations.nothing_more(0.3)
+            await nothing_more(deletions, 0.3)
+            await nothing_more(organizations, 0.3)
             expected_deletions = (
                 await server.api.get(
                     "/v1/changes",
@@ -433,7 +335,7 @@ def test_a_stream_far_behind_catches_up_to_the_tail_while_writes_go_on(
             stream = await server.open(f"?since={start}")
             received = await stream.changes(40, seconds=30)
             await writer
-            await stream.nothing_more(0.3)
+            await nothing_more(stream, 0.3)
             assert seqs(received) == list(range(start + 1, start + 41))
             stream.drop()
 
@@ -461,11 +363,6 @@ def test_without_notifications_changes_still_arrive_within_a_heartbeat(
 
 
 # --- many streams ------------------------------------------------------------------------------
-
-
-def _rss_mb() -> float:
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 async def _connections(url: str, *, waiting: bool = False) -> dict[str, int]:
@@ -509,7 +406,6 @@ def test_many_streams_leave_the_pool_to_normal_requests_and_nothing_behind(
             start = await server.seq() - 1
             alone = await _get_times(server, 50)
             tasks_before = len(asyncio.all_tasks())
-            rss_before = _rss_mb()
 
             locker = await asyncpg.connect(stream_url)
             try:
@@ -537,7 +433,6 @@ def test_many_streams_leave_the_pool_to_normal_requests_and_nothing_behind(
             firsts = await asyncio.gather(*(stream.changes(1) for stream in streams))
             assert {events[0].id for events in firsts} == {str(start + 1)}
             await until(lambda: server.tail.streams == CLIENTS)
-            rss_open = _rss_mb()
 
             while_open = await _get_times(server, 50)
             held = await _connections(stream_url)
@@ -566,8 +461,7 @@ def test_many_streams_leave_the_pool_to_normal_requests_and_nothing_behind(
 
             assert max(while_open) < 1, while_open
             print(
-                f"\n{CLIENTS} streams (pool of 4): process RSS +{rss_open - rss_before:.1f} MB "
-                f"(server and clients); a read by id while all of them wait on the log: "
+                f"\n{CLIENTS} streams (pool of 4): a read by id while all of them wait on the log: "
                 f"{held_up * 1000:.1f} ms; a page of 5 while they are open: median "
                 f"{statistics.median(while_open) * 1000:.1f} ms (alone: "
                 f"{statistics.median(alone) * 1000:.1f} ms), max "
@@ -639,8 +533,8 @@ def test_streams_survive_a_database_restart(cluster: Cluster) -> None:
             delay = time.monotonic() - written
             back = await server.open(f"?since={start}", Last_Event_ID=last_seen or "")
             assert seqs(await back.changes(1)) == [start + 2]
-            await back.nothing_more(0.3)
-            await staying.nothing_more(0.3)
+            await nothing_more(back, 0.3)
+            await nothing_more(staying, 0.3)
             print(f"\nafter the restart a write reached the open stream in {delay * 1000:.0f} ms")
             staying.drop()
             back.drop()

@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from urllib.parse import urlencode
 from uuid import UUID
 
+import asyncpg
 import msgspec
 from litestar import Request, Response, Router, get
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Stream
 
-from service.core.database import Pool, pool_of
+from service.core.database import Connection, Pool, pool_of
 from service.core.notifications import RECONNECT_MAX_S, RECONNECT_MIN_S, UNREACHABLE, Broadcast
 from service.core.pagination import PAGE_HEADERS, Limit
 from service.core.problems import ProblemError, problem_responses
@@ -176,6 +177,34 @@ def gone(since: int, horizon: int, last_seq: int) -> ProblemError:
     )
 
 
+async def change_items(
+    db: Pool | Connection, rows: Sequence[asyncpg.Record], *, records: bool
+) -> list[ChangeItem]:
+    """History rows (seq, record_id, kind, operation, version, at) as change items, with each
+    record as it is now when ``records`` (one query per kind of record); what the feed pages
+    and webhook deliveries carry."""
+    current: dict[UUID, Any] = {}
+    if records:
+        wanted: dict[str, list[UUID]] = {}
+        for row in rows:
+            if row["operation"] != "delete":
+                wanted.setdefault(row["kind"], []).append(row["record_id"])
+        for kind, ids in wanted.items():
+            table = _BY_KIND[kind][1]
+            current.update((r["id"], table.make(r)) for r in await db.fetch(table.many_sql, ids))
+    return [
+        CHANGE_TYPES[_BY_KIND[row["kind"]][0]](
+            seq=row["seq"],
+            id=row["record_id"],
+            action=_ACTIONS[row["operation"]],
+            version=row["version"],
+            at=row["at"],
+            record=current.get(row["record_id"], msgspec.UNSET),
+        )
+        for row in rows
+    ]
+
+
 async def changes_page(
     pool: Pool,
     since: int | None,
@@ -195,26 +224,7 @@ async def changes_page(
     rows = [row for row in rows if row["seq"] is not None]
     more = len(rows) > limit
     rows = rows[:limit]
-    current: dict[UUID, Any] = {}
-    if records:
-        wanted: dict[str, list[UUID]] = {}
-        for row in rows:
-            if row["operation"] != "delete":
-                wanted.setdefault(row["kind"], []).append(row["record_id"])
-        for kind, ids in wanted.items():
-            table = _BY_KIND[kind][1]
-            current.update((r["id"], table.make(r)) for r in await pool.fetch(table.many_sql, ids))
-    items = [
-        CHANGE_TYPES[_BY_KIND[row["kind"]][0]](
-            seq=row["seq"],
-            id=row["record_id"],
-            action=_ACTIONS[row["operation"]],
-            version=row["version"],
-            at=row["at"],
-            record=current.get(row["record_id"], msgspec.UNSET),
-        )
-        for row in rows
-    ]
+    items = await change_items(pool, rows, records=records)
     next_since = rows[-1]["seq"] if more else last_seq
     return ChangePage(items=items, next_since=next_since, more=more), last_seq
 

@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
 from datetime import timedelta
 from types import FrameType
 from typing import Any
@@ -22,12 +22,13 @@ from service import __version__, docs, health
 from service.core import history
 from service.core.auth import SECURITY_SCHEMES, WriteLimit
 from service.core.database import create_pool
+from service.core.delivery import Deliverer
 from service.core.notifications import ChangeSignal
 from service.core.openapi import StrictStructSchemaPlugin, finish, link_created_records
 from service.core.pagination import CursorCodec
 from service.core.problems import exception_handlers
 from service.embedded import resolve_url
-from service.resources import ROUTERS, changes
+from service.resources import ROUTERS, changes, webhooks
 from service.settings import Settings
 
 DESCRIPTION = """\
@@ -38,7 +39,7 @@ dispute it — served as JSON from PostgreSQL.
 
 Reads are public; writes need `Authorization: Bearer <API key>` with the `write` scope (use
 "Authorize"; `accord serve` on the embedded database prints a development key); managing API
-keys (`/v1/keys`) needs the `admin` scope.
+keys (`/v1/keys`) and webhooks (`/v1/webhooks`) needs the `admin` scope.
 
 Conventions: collections are cursor-paginated (`limit`, `cursor`, `next_cursor`,
 `Link: rel="next"`); single records carry an `ETag` (`If-None-Match` → 304, `If-Match` on
@@ -69,6 +70,11 @@ TAGS = [
     Tag(name="search", description="Find anything by name, title or words."),
     Tag(name="changes", description="Every create, update and delete, to keep a copy in sync."),
     Tag(name="keys", description="API keys, for a key with the `admin` scope."),
+    Tag(
+        name="webhooks",
+        description="Changes POSTed to your endpoints, signed (Standard Webhooks 1.0), for a "
+        "key with the `admin` scope.",
+    ),
     Tag(name="health", description="Liveness and readiness."),
 ]
 
@@ -156,7 +162,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 _background(history.keep_horizon(pool, retention)),
                 _background(notifications.listen()),
                 _background(tail.follow()),
+                AsyncExitStack() as jobs,
             ):
+                if settings.webhook_concurrency:
+                    deliverer = Deliverer(pool, settings, changes.WEBHOOK_FEED)
+                    await jobs.enter_async_context(_background(deliverer.run()))
                 with _on_stop_signal(tail.stop):
                     yield
         finally:
@@ -175,8 +185,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=openapi_config(),
         plugins=[StrictStructSchemaPlugin()],
         request_max_body_size=MAX_BODY,
-        state=State({"write_limit": WriteLimit(settings.write_rate_limit)}),
+        state=State({"write_limit": WriteLimit(settings.write_rate_limit), "settings": settings}),
     )
     link_created_records(app.openapi_schema)
-    finish(app.openapi_schema)
+    finish(app.openapi_schema, webhooks.receiver_contract())
     return app

@@ -54,6 +54,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """PostgreSQL URL of the connection that LISTENs for changes, when ``database_url`` goes
     through a pooler in transaction mode (LISTEN needs a session of its own); default: the
     database URL."""
+    webhook_allow_private: bool = False
+    """Let webhook URLs be plain http and reach loopback and private addresses (tests, private
+    deployments). Link-local addresses, where cloud metadata services live, stay refused."""
+    webhook_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 10.0
+    """How long a webhook delivery may take, connecting included, before it counts as failed."""
+    webhook_retry_scale: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    """Multiplies every delay of the webhook retry schedule (tests make it small)."""
+    webhook_concurrency: Annotated[int, msgspec.Meta(ge=0, le=100)] = 4
+    """Webhook deliveries this process sends at once (to different endpoints: one endpoint's go
+    one at a time, in order); 0: this process sends none (an API-only replica)."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -150,14 +150,15 @@ def test_the_cli_makes_lists_and_revokes_keys(
     assert cli.main(["keys", "revoke", ident]) == 1
 
 
-def test_the_contract_declares_the_bearer_scheme_on_writes_and_keys_only(client: Client) -> None:
+def test_the_contract_declares_the_bearer_scheme_on_writes_and_admin_only(client: Client) -> None:
     document = client.get("/docs/openapi.json").json()
     assert document["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             # Public reads say so (`security: []`) rather than leave it unsaid.
             secured = operation["security"] != []
-            needed = method in {"post", "patch", "delete"} or path.startswith("/v1/keys")
+            admin = path.startswith(("/v1/keys", "/v1/webhooks"))
+            needed = method in {"post", "patch", "delete"} or admin
             assert secured == needed, (method, path)
             if secured:
                 assert operation["security"] == [{"apiKey": []}], (method, path)

@@ -205,6 +205,14 @@ def test_every_create_links_to_what_can_be_done_with_its_record(client: Client) 
     }
     keys = links.pop("createApiKey")
     assert keys.keys() == {"getApiKey", "revokeApiKey"}
+    webhooks = links.pop("createWebhook")
+    assert webhooks.keys() == {
+        "getWebhook",
+        "updateWebhook",
+        "deleteWebhook",
+        "listWebhookDeliveries",
+        "retryWebhookDelivery",
+    }
     assert len(links) == 13
     for create, its in links.items():
         name = create.removeprefix("create")

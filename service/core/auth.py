@@ -222,5 +222,7 @@ WRITE = [require("write"), _rate_limit, _json_body]
 then a JSON body."""
 ADMIN_WRITE = [require("admin"), _rate_limit, _json_body]
 """The same for managing API keys, with the `admin` scope."""
+ADMIN_ACTION = [require("admin"), _rate_limit]
+"""The same for an admin operation that takes no body (retrying a webhook delivery)."""
 ADMIN_READ = [require("admin")]
 """Reading API keys needs the `admin` scope too (the secrets are never shown)."""

@@ -20,6 +20,7 @@ from litestar.openapi.spec import (
     OpenAPIResponse,
     OpenAPIType,
     Operation,
+    PathItem,
     Reference,
     RequestBody,
     Schema,
@@ -115,10 +116,12 @@ def _has_type_var(hint: Any) -> bool:
     return isinstance(hint, TypeVar) or any(_has_type_var(arg) for arg in typing.get_args(hint))
 
 
-def finish(document: OpenAPI) -> None:
+def finish(document: OpenAPI, webhooks: dict[str, PathItem | Reference] | None = None) -> None:
     """What the contract says beyond what Litestar generates from the handlers, so that it
     passes the redocly recommended rules and a generated client gets types for everything:
 
+    - the requests Accord itself sends (``webhooks``, which Litestar's handlers cannot
+      describe) are the document's top-level ``webhooks`` (OpenAPI 3.1);
     - every operation says who may call it: a write names its scheme, a public read
       ``security: []``;
     - every response header has a schema, and error responses document the headers they
@@ -130,7 +133,11 @@ def finish(document: OpenAPI) -> None:
       it as its ``discriminator``, so a generated client picks the right model at once;
     - the licence is named."""
     document.info.license = License(name="Apache-2.0", identifier="Apache-2.0")
-    for item in (document.paths or {}).values():
+    document.webhooks = webhooks
+    items = [*(document.paths or {}).values(), *(webhooks or {}).values()]
+    for item in items:
+        if isinstance(item, Reference):
+            continue
         for operation in (item.get, item.put, item.post, item.patch, item.delete, item.head):
             if operation is None:
                 continue

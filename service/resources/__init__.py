@@ -23,6 +23,7 @@ from service.resources import (
     sources,
     statements,
     timeline,
+    webhooks,
 )
 
 ROUTERS: list[Callable[[], Router]] = [
@@ -43,4 +44,5 @@ ROUTERS: list[Callable[[], Router]] = [
     search.router,
     changes.router,
     keys.router,
+    webhooks.router,
 ]

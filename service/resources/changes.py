@@ -28,6 +28,7 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Stream
 
+from service.core import delivery
 from service.core.database import Connection, Pool, pool_of
 from service.core.notifications import RECONNECT_MAX_S, RECONNECT_MIN_S, UNREACHABLE, Broadcast
 from service.core.pagination import PAGE_HEADERS, Limit
@@ -203,6 +204,26 @@ async def change_items(
         )
         for row in rows
     ]
+
+
+async def _render(conn: Connection, rows: Sequence[asyncpg.Record]) -> list[delivery.Rendered]:
+    items = await change_items(conn, rows, records=True)
+    return [
+        delivery.Rendered(
+            resource=_BY_KIND[row["kind"]][0],
+            action=_ACTIONS[row["operation"]],
+            body=msgspec.json.encode(item),
+        )
+        for row, item in zip(rows, items, strict=True)
+    ]
+
+
+WEBHOOK_FEED = delivery.Feed(
+    kinds={resource: table.kind for resource, table in FEED.items()},
+    operations={str(action): operation for action, operation in _OPERATIONS.items()},
+    render=_render,
+)
+"""The feed as webhook deliveries carry it: each change item is the body of a delivery."""
 
 
 async def changes_page(

@@ -251,16 +251,17 @@ _RETRY = """update webhook_deliveries
                set next_attempt_at = now() + $5::interval, lease = null, leased_until = null,
                    response_status = $3, latency_ms = $4, error = $6
              where id = $1 and lease = $2"""
-_FAILED = """with failed as (
-                 update webhook_deliveries
-                    set state = 'failed', next_attempt_at = null, lease = null,
-                        leased_until = null, response_status = $3, latency_ms = $4, error = $5
-                  where id = $1 and lease = $2
-              returning webhook_id)
-             update webhooks w
-                set enabled = false, disabled_reason = $6, version = w.version + 1,
-                    updated_at = now()
-               from failed where w.id = failed.webhook_id and w.enabled"""
+# The webhook is locked before its delivery, as deleting a webhook locks it before the
+# deliveries it cascades to: the same order, so the two cannot deadlock.
+_LOCK_WEBHOOK = "select true from webhooks where id = $1 for update"
+_FAILED = """update webhook_deliveries
+                set state = 'failed', next_attempt_at = null, lease = null,
+                    leased_until = null, response_status = $3, latency_ms = $4, error = $5
+              where id = $1 and lease = $2"""
+_DISABLE = """update webhooks
+                 set enabled = false, disabled_reason = $2, version = version + 1,
+                     updated_at = now()
+               where id = $1 and enabled"""
 _PRUNE = """delete from webhook_deliveries
              where state <> 'pending' and created_at < now() - $1::interval"""
 
@@ -475,8 +476,11 @@ class Deliverer:
             if not outcome.retry
             else f"a delivery failed {delivery.step} times (last: {outcome.error})"
         )
-        await self.pool.execute(_FAILED, *args, outcome.error, reason)
-        log.warning("webhook %s disabled: %s", delivery.webhook_id, reason)
+        async with transaction(self.pool) as conn:
+            await conn.execute(_LOCK_WEBHOOK, delivery.webhook_id)
+            if await conn.execute(_FAILED, *args, outcome.error) == "UPDATE 1":
+                await conn.execute(_DISABLE, delivery.webhook_id, reason)
+                log.warning("webhook %s disabled: %s", delivery.webhook_id, reason)
 
 
 async def _drain(response: httpcore.Response) -> None:

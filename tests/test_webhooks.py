@@ -642,19 +642,34 @@ def test_no_delivery_is_lost_across_restarts_mid_schedule(
 
 
 def test_two_servers_never_send_one_delivery_twice_at_once(
-    private: Client, hooks_url: str, admin_key: str, receiver: Receiver
+    private: Client,
+    hooks_url: str,
+    admin_key: str,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    paths = [f"/race/{n}" for n in range(4)]
+    """Two servers, each with its own pool, event loop and delivery worker, on one database:
+    more endpoints than either sends to at once, so both take deliveries, and each delivery
+    fails once, so they race for its retry too."""
+    paths = [f"/race/{n}" for n in range(6)]
     webhooks = [make_webhook(private, receiver, path) for path in paths]
     for path in paths:
-        # Each delivery fails once, so both servers race for its retry too.
         receiver.policies[path] = lambda _arrival, before: Answer(
             500 if before == 0 else 200, delay=0.03
         )
-    changes = 12
+    claimed = Counter[int]()
+    claim = delivery.Deliverer.claim
+
+    async def counted(self: delivery.Deliverer, limit: int) -> list[delivery.Claimed]:
+        taken = await claim(self, limit)
+        claimed[id(self)] += len(taken)
+        return taken
+
+    monkeypatch.setattr(delivery.Deliverer, "claim", counted)
+    changes = 10
     with (
-        delivering(hooks_url, admin_key, webhook_concurrency=4) as one,
-        delivering(hooks_url, admin_key, webhook_concurrency=4),
+        delivering(hooks_url, admin_key, webhook_concurrency=2) as one,
+        delivering(hooks_url, admin_key, webhook_concurrency=2),
     ):
         for n in range(changes):
             organization(one, f"Raced {n}")
@@ -669,6 +684,10 @@ def test_two_servers_never_send_one_delivery_twice_at_once(
         assert sorted(a.answered for a in arrivals) == [200] * changes + [500] * changes
         seqs = [a.payload["seq"] for a in arrivals]
         assert seqs == sorted(seqs), path
+    # Both servers sent, and every attempt either of them claimed was sent exactly once.
+    assert len(claimed) == 2
+    assert min(claimed.values()) > 0, claimed
+    assert sum(claimed.values()) == 2 * changes * len(paths)
 
 
 def test_the_secret_never_reaches_the_logs(

@@ -9,7 +9,10 @@ cursor that it wants into delivery rows — the body rendered then, so every att
 same bytes — and moves the cursor in the same transaction; it keeps at most ``BACKLOG`` rows
 pending per endpoint, so an endpoint that is down for days leaves the rest in the log, not in
 a table. Nothing is lost: the log commits with the write, the cursor moves with the rows it
-made, and a delivery row stays until it succeeds or fails for good.
+made, and a delivery row stays until it succeeds or fails for good. (The other way, a row per
+endpoint and change inserted by a trigger in the write's transaction, is as durable, but makes
+every write pay an insert and a filter per endpoint, and grows a table by a row per write for
+as long as an endpoint is down.)
 
 How one is sent, exactly once at a time. ``claim`` takes due deliveries in one short
 transaction with ``FOR UPDATE SKIP LOCKED`` — only the first pending delivery of an endpoint,
@@ -30,8 +33,9 @@ delivery (see ``service.core.ssrf``) is never called: the delivery fails and the
 disabled.
 
 How the worker wakes: it polls, every ``POLL_EVERY`` (a second) while idle, sooner when a
-retry falls due before that, and at once when one of its own attempts ends. Polling costs two
-indexed queries a second per process and needs no connection of its own."""
+retry falls due before that, and at once when one of its own attempts ends. Idle, that is
+three small indexed queries a second per process, on pooled connections: no connection of its
+own to LISTEN on."""
 
 from __future__ import annotations
 
@@ -82,9 +86,12 @@ MAX_RETRY_AFTER = SCHEDULE[-1]
 LEASE_MARGIN = timedelta(seconds=5)
 """A lease lasts the HTTP timeout and this much more."""
 POLL_EVERY = 1.0
+RETRY_DATABASE_AFTER = 5.0
+"""Seconds between tries while the database cannot be reached."""
 BACKLOG = 100
 """Deliveries queued ahead per endpoint; the rest of its changes wait in the log."""
 ENDPOINTS_PER_PASS = 20
+"""Endpoints whose backlog one pass (one short transaction) fills."""
 PRUNE_EVERY = timedelta(minutes=10)
 RESPONSE_READ_LIMIT = 64 * 1024
 """Bytes of an answer read (and dropped) so its connection can be used again; an answer
@@ -309,9 +316,11 @@ class Deliverer:
                             wait = min(wait, due) if due is not None else wait
                 except _DB_ERRORS as exc:
                     log.warning("webhook delivery: %r", exc)
+                    wait = RETRY_DATABASE_AFTER
                 except Exception:
                     # A bug must not stop deliveries for good: log it, and try again.
                     log.exception("webhook delivery")
+                    wait = RETRY_DATABASE_AFTER
                 if sending:
                     done, _ = await asyncio.wait(
                         sending, timeout=wait, return_when=asyncio.FIRST_COMPLETED
@@ -328,10 +337,8 @@ class Deliverer:
             await asyncio.gather(*sending, return_exceptions=True)
             await http.aclose()
 
-    async def queue(self) -> int:
-        """Queue the changes endpoints want as deliveries, up to each one's backlog; how many
-        were queued."""
-        queued = 0
+    async def queue(self) -> None:
+        """Queue the changes endpoints want as deliveries, up to each one's backlog."""
         async with transaction(self.pool) as conn:
             endpoints = await conn.fetch(_BEHIND, BACKLOG, ENDPOINTS_PER_PASS)
             wanted: list[tuple[asyncpg.Record, list[asyncpg.Record]]] = []
@@ -371,11 +378,9 @@ class Deliverer:
                         [item.action for item in items],
                         [item.body for item in items],
                     )
-                    queued += len(rows)
                 full = len(rows) == endpoint["room"]
                 through = rows[-1]["seq"] if full else endpoint["last_seq"]
                 await conn.execute(_MOVE, endpoint["id"], through)
-        return queued
 
     async def claim(self, limit: int) -> list[Claimed]:
         """Lease up to ``limit`` due deliveries (see the module's docstring)."""

@@ -10,6 +10,8 @@ from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.static_files import create_static_files_router
 from openapi_ui_bundles import swagger_ui
 
+from service.core.routes import ResourceRouter
+
 ASSETS = "/docs/assets"
 
 _PAGE = """<!DOCTYPE html>
@@ -61,4 +63,5 @@ def assets_router() -> Router:
         directories=[swagger_ui.static_path],
         include_in_schema=False,
         name="docs_assets",
+        router_class=ResourceRouter,
     )

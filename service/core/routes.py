@@ -1,18 +1,20 @@
 """The single-record operations every resource offers (get, create, merge-patch, delete, and
 the record's history), made once from a resource's ``Table``; writes pass the API-key guards
 and a create honours ``Idempotency-Key``. A resource module adds its list operation and
-anything particular to it; the standard operations are the same everywhere."""
+anything particular to it; the standard operations are the same everywhere. Every resource
+mounts its handlers with ``ResourceRouter``, whose paths answer ``OPTIONS`` truthfully."""
 
 # No ``from __future__ import annotations`` here: Litestar reads these handlers' annotations at
 # runtime, and each generated handler's body and return types are set per resource below.
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, delete, get, patch, post
-from litestar.enums import ScopeType
+from litestar import Request, Response, Router, delete, get, patch, post, route
+from litestar.enums import HttpMethod, ScopeType
 from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.openapi.datastructures import ResponseSpec
@@ -36,6 +38,7 @@ from service.core.records import (
     created,
     written,
 )
+from service.core.responses import Encoded
 from service.core.tables import Embed, Table, page_of_existing
 
 R = TypeVar("R", bound=msgspec.Struct)
@@ -46,6 +49,35 @@ MERGE_PATCH = "application/merge-patch+json"
 NOT_MODIFIED = ResponseSpec(
     data_container=None, description="`If-None-Match` matched: the copy you have is current."
 )
+
+
+class ResourceRouter(Router):
+    """A ``Router`` whose every path answers ``OPTIONS`` with all the methods it has.
+
+    Litestar 2 makes a path's ``OPTIONS`` handler when the first handler on that path is
+    registered and keeps it when more come, so a path whose handlers are registered one by
+    one (a resource's list and create; its get, patch and delete) answered ``Allow`` with the
+    first one's methods only (litestar#4169, fixed in Litestar 3). Registered first, these
+    handlers stop Litestar from making its own, and they know every handler of the router."""
+
+    def __init__(
+        self, path: str, *, route_handlers: Sequence[HTTPRouteHandler], **config: Any
+    ) -> None:
+        methods: dict[str, set[str]] = defaultdict(lambda: {HttpMethod.OPTIONS})
+        for handler in route_handlers:
+            for handler_path in handler.paths:
+                methods[handler_path] |= handler.http_methods
+        options = [_options(at, ", ".join(sorted(found))) for at, found in methods.items()]
+        super().__init__(path, route_handlers=[*options, *route_handlers], **config)
+
+
+def _options(path: str, allow: str) -> HTTPRouteHandler:
+    def answer_options() -> Response[None]:
+        return Encoded(None, status_code=204, headers={"Allow": allow})
+
+    return route(
+        path, http_method=HttpMethod.OPTIONS, include_in_schema=False, sync_to_thread=False
+    )(answer_options)
 
 
 def _typed(handler: Callable[..., Any], **annotations: Any) -> Callable[..., Any]:

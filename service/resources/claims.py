@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, Router, get
+from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import QueryParameter
 
@@ -19,7 +19,7 @@ from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Page, stan
 from service.core.params import DisputedQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import patch_of
-from service.core.routes import record_handlers, sub_collection
+from service.core.routes import ResourceRouter, record_handlers, sub_collection
 from service.core.tables import Table, record_filters
 from service.core.types import NO_NUL_PATTERN, Citations, Note
 
@@ -201,8 +201,8 @@ def about(table: Table[Any, Any], name: str) -> HTTPRouteHandler:
     )
 
 
-def router() -> Router:
-    return Router(
+def router() -> ResourceRouter:
+    return ResourceRouter(
         "/v1/claims",
         tags=["claims"],
         route_handlers=[

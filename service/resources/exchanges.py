@@ -9,14 +9,14 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, Router, get
+from litestar import Request, Response, get
 from litestar.params import QueryParameter
 
 from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Page, standard_sorts
 from service.core.params import DateFrom, DateTo, DisputedQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import patch_of
-from service.core.routes import record_handlers
+from service.core.routes import ResourceRouter, record_handlers
 from service.core.tables import Table, record_filters
 from service.core.types import (
     NO_NUL_PATTERN,
@@ -186,8 +186,8 @@ async def list_exchanges(
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
 
-def router() -> Router:
-    return Router(
+def router() -> ResourceRouter:
+    return ResourceRouter(
         "/v1/exchanges",
         tags=["exchanges"],
         route_handlers=[

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, Router, delete, get, post
+from litestar import Request, Response, delete, get, post
 from litestar.openapi.spec import Example
 from litestar.params import Body, PathParameter, QueryParameter
 
@@ -27,6 +27,7 @@ from service.core.problems import (
 )
 from service.core.records import LOCATION_HEADER
 from service.core.responses import Encoded
+from service.core.routes import ResourceRouter
 from service.core.tables import row_to
 from service.core.types import NO_NUL_PATTERN
 
@@ -185,8 +186,8 @@ async def revoke_api_key(request: Request[Any, Any, Any], id: KeyId) -> None:
             raise not_found("API key", id)
 
 
-def router() -> Router:
-    return Router(
+def router() -> ResourceRouter:
+    return ResourceRouter(
         "/v1/keys",
         tags=["keys"],
         route_handlers=[create_api_key, list_api_keys, get_api_key, revoke_api_key],

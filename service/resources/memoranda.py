@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, get, post
 from litestar.openapi.spec import Example
 from litestar.params import Body, PathParameter, QueryParameter
 
@@ -30,7 +30,7 @@ from service.core.params import DisputedQuery, NameQuery, UpdatedSince
 from service.core.problems import WRITE_STATUSES, not_found, problem_responses
 from service.core.records import ETAG_HEADER, LOCATION_HEADER, RecordId, etag, patch_of
 from service.core.responses import Encoded
-from service.core.routes import record_handlers, sub_collection
+from service.core.routes import ResourceRouter, record_handlers, sub_collection
 from service.core.tables import TITLE_MATCHES, Table, record_filters, row_to
 from service.core.types import (
     Citations,
@@ -295,8 +295,8 @@ async def add_memorandum_version(
     return response
 
 
-def router() -> Router:
-    return Router(
+def router() -> ResourceRouter:
+    return ResourceRouter(
         "/v1/memoranda",
         tags=["memoranda"],
         route_handlers=[

@@ -8,14 +8,14 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, Router, get
+from litestar import Request, Response, get
 from litestar.params import QueryParameter
 
 from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Page, standard_sorts
 from service.core.params import DisputedQuery, NameQuery, UpdatedSince, WikidataQuery
 from service.core.problems import problem_responses
 from service.core.records import patch_of
-from service.core.routes import record_handlers, sub_collection
+from service.core.routes import ResourceRouter, record_handlers, sub_collection
 from service.core.tables import NAME_MATCHES, Table, record_filters
 from service.core.types import Citations, Name, Note, OtherNames, WikidataId
 from service.resources import claims
@@ -126,8 +126,8 @@ async def list_officials(
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
 
-def router() -> Router:
-    return Router(
+def router() -> ResourceRouter:
+    return ResourceRouter(
         "/v1/officials",
         tags=["officials"],
         route_handlers=[

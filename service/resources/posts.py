@@ -8,14 +8,14 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, Router, get
+from litestar import Request, Response, get
 from litestar.params import QueryParameter
 
 from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Page, standard_sorts
 from service.core.params import DisputedQuery, NameQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import RecordId, patch_of
-from service.core.routes import record_handlers
+from service.core.routes import ResourceRouter, record_handlers
 from service.core.tables import TITLE_MATCHES, Table, page_of_existing, record_filters
 from service.core.types import Citations, Note, Title
 from service.resources import claims
@@ -140,8 +140,8 @@ async def list_post_holders(
     )
 
 
-def router() -> Router:
-    return Router(
+def router() -> ResourceRouter:
+    return ResourceRouter(
         "/v1/posts",
         tags=["posts"],
         route_handlers=[

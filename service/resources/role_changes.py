@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, Router, get
+from litestar import Request, Response, get
 from litestar.params import QueryParameter
 
 from service.core.pagination import (
@@ -23,7 +23,7 @@ from service.core.pagination import (
 from service.core.params import DateFrom, DateTo, DisputedQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import patch_of
-from service.core.routes import record_handlers
+from service.core.routes import ResourceRouter, record_handlers
 from service.core.tables import Table, record_filters
 from service.core.types import Citations, Note, PartialDate, date_range, parse_partial_date
 from service.resources import claims
@@ -179,8 +179,8 @@ async def list_role_changes(
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
 
-def router() -> Router:
-    return Router(
+def router() -> ResourceRouter:
+    return ResourceRouter(
         "/v1/role-changes",
         tags=["role-changes"],
         route_handlers=[

@@ -10,11 +10,12 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, Router, get
+from litestar import Request, Response, get
 from litestar.params import QueryParameter
 
 from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Listing, Page, SortKey
 from service.core.problems import problem_responses
+from service.core.routes import ResourceRouter
 from service.core.tables import row_to
 from service.core.types import NO_NUL_PATTERN
 
@@ -142,5 +143,5 @@ async def search(
     )
 
 
-def router() -> Router:
-    return Router("/v1/search", tags=["search"], route_handlers=[search])
+def router() -> ResourceRouter:
+    return ResourceRouter("/v1/search", tags=["search"], route_handlers=[search])

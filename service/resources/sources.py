@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, Router, get
+from litestar import Request, Response, get
 from litestar.params import QueryParameter
 
 from service.core.pagination import (
@@ -24,7 +24,7 @@ from service.core.pagination import (
 from service.core.params import DateFrom, DateTo, DisputedQuery, NameQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import patch_of
-from service.core.routes import record_handlers, sub_collection
+from service.core.routes import ResourceRouter, record_handlers, sub_collection
 from service.core.tables import TITLE_MATCHES, Table, record_filters, row_to
 from service.core.types import (
     NO_NUL_PATTERN,
@@ -197,8 +197,8 @@ async def list_sources(
     return await LISTING.page(request, filters, limit=limit, cursor=cursor, sort=sort)
 
 
-def router() -> Router:
-    return Router(
+def router() -> ResourceRouter:
+    return ResourceRouter(
         "/v1/sources",
         tags=["sources"],
         route_handlers=[

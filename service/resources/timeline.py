@@ -10,12 +10,13 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, Router, get
+from litestar import Request, Response, get
 from litestar.params import QueryParameter
 
 from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Listing, Page, SortKey
 from service.core.params import DateFrom, DateTo
 from service.core.problems import problem_responses
+from service.core.routes import ResourceRouter
 from service.core.tables import row_to
 from service.core.types import PartialDate, date_range
 
@@ -144,5 +145,5 @@ async def list_timeline(
     return await LISTING.page(request, filters, limit=limit, cursor=cursor)
 
 
-def router() -> Router:
-    return Router("/v1/timeline", tags=["timeline"], route_handlers=[list_timeline])
+def router() -> ResourceRouter:
+    return ResourceRouter("/v1/timeline", tags=["timeline"], route_handlers=[list_timeline])

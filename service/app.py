@@ -13,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
@@ -137,6 +138,30 @@ def _on_stop_signal(stop: Callable[[], None]) -> Iterator[None]:
                 signal.signal(number, handler)
 
 
+def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
+    """What a page on one of ``origins`` may do: call every method the API has, send the
+    headers its conventions use, read the headers its answers carry. No credentials: keys
+    travel in ``Authorization``, which a page sets itself, and Accord sets no cookies, so
+    ``*`` lets any page call the API, with the key it holds and no other."""
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(origins),
+        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "If-Match",
+            "If-None-Match",
+            "Idempotency-Key",
+        ],
+        expose_headers=["ETag", "Link", "Location", "Retry-After", "Idempotent-Replayed"],
+        allow_credentials=False,
+        # Browsers cache a preflight per URL, for at most two hours (Chromium).
+        max_age=7200,
+    )
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
 
@@ -183,6 +208,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         openapi_config=openapi_config(),
+        cors_config=cors_config(settings.cors_origins),
         plugins=[StrictStructSchemaPlugin()],
         request_max_body_size=MAX_BODY,
         state=State({"write_limit": WriteLimit(settings.write_rate_limit), "settings": settings}),

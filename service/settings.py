@@ -9,6 +9,9 @@ from typing import Annotated, Literal
 import msgspec
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+Origin = Annotated[str, msgspec.Meta(pattern=r"^(\*|[a-z][a-z0-9+.-]*://[^/\s]+)$")]
+"""``scheme://host[:port]`` as a browser sends it in ``Origin`` (no path, no trailing slash;
+``*`` may stand for any part, as in ``https://*.example.org``), or ``*`` for any origin."""
 
 
 def default_data_dir() -> Path:
@@ -64,15 +67,20 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     webhook_concurrency: Annotated[int, msgspec.Meta(ge=0, le=100)] = 4
     """Webhook deliveries this process sends at once (to different endpoints: one endpoint's go
     one at a time, in order); 0: this process sends none (an API-only replica)."""
+    cors_origins: tuple[Origin, ...] = ()
+    """Origins whose pages may call the API from a browser (CORS); none: CORS is off."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        raw = {
+        raw: dict[str, object] = {
             field: env[f"ACCORD_{field.upper()}"]
             for field in cls.__struct_fields__
             if f"ACCORD_{field.upper()}" in env
         }
+        if "cors_origins" in raw:
+            listed = str(raw["cors_origins"]).split(",")
+            raw["cors_origins"] = [origin.strip() for origin in listed if origin.strip()]
         try:
             return msgspec.convert(raw, cls, strict=False, dec_hook=_path)
         except msgspec.ValidationError as exc:

@@ -4,9 +4,19 @@ compressed responses."""
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
+import pytest
+from httpx import Response
 from litestar.routes import HTTPRoute
+from litestar.testing import TestClient
 
+from service.app import create_app
+from service.settings import Settings
+from tests import ids
 from tests.conftest import Client
 
 SOME_ID = "0193a0a4-0000-7000-8000-000000000001"
@@ -40,3 +50,149 @@ def test_options_allows_every_method_of_every_route(client: Client) -> None:
         response = client.options(concrete(route.path))
         assert response.status_code == 204, route.path
         assert set(response.headers["allow"].split(", ")) == route.methods, route.path
+
+
+# --- CORS ---------------------------------------------------------------------------------------
+
+APP = "https://app.example.org"
+LOCAL = "http://localhost:5173"
+REQUEST_HEADERS = {"authorization", "content-type", "if-match", "if-none-match", "idempotency-key"}
+EXPOSED = {"etag", "link", "location", "retry-after", "idempotent-replayed"}
+
+
+@contextmanager
+def app_client(database_url: str, key: str, **settings: Any) -> Iterator[Client]:
+    """A client of an app made with `settings`, sending a write key and, unless a request
+    says otherwise, no `Accept-Encoding`."""
+    with TestClient(create_app(Settings(database_url=database_url, **settings))) as client:
+        client.headers["Authorization"] = f"Bearer {key}"
+        del client.headers["Accept-Encoding"]
+        yield client
+
+
+@pytest.fixture(scope="module")
+def plain(database_url: str, write_key: str) -> Iterator[Client]:
+    with app_client(database_url, write_key) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def listed(database_url: str, write_key: str) -> Iterator[Client]:
+    with app_client(database_url, write_key, cors_origins=(APP, LOCAL)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def anyone(database_url: str, write_key: str) -> Iterator[Client]:
+    with app_client(database_url, write_key, cors_origins=("*",)) as client:
+        yield client
+
+
+def cors_headers(response: Response) -> dict[str, str]:
+    return {
+        name: value
+        for name, value in response.headers.items()
+        if name.lower().startswith("access-control-")
+    }
+
+
+def listed_set(value: str) -> set[str]:
+    return {item.strip().lower() for item in value.split(",")}
+
+
+def preflight(client: Client, path: str, method: str, headers: str, origin: str = APP) -> Response:
+    return client.options(
+        path,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": headers,
+        },
+    )
+
+
+def test_cors_is_off_by_default(plain: Client) -> None:
+    origin = {"Origin": APP}
+    for response in (
+        plain.get(f"/v1/officials/{ids.MEDINSKY}", headers=origin),
+        plain.get("/v1/officials", headers=origin),
+        plain.get(f"/v1/officials/{SOME_ID}", headers=origin),
+        preflight(plain, f"/v1/officials/{ids.MEDINSKY}", "PATCH", "if-match"),
+    ):
+        assert cors_headers(response) == {}, response.request.url
+    # Without CORS an OPTIONS with an Origin is an ordinary OPTIONS.
+    assert (
+        "PATCH" in preflight(plain, f"/v1/officials/{ids.MEDINSKY}", "PATCH", "").headers["allow"]
+    )
+
+
+def test_a_preflight_allows_every_method_and_request_header_of_the_api(listed: Client) -> None:
+    methods = {
+        method.upper()
+        for operations in listed.get("/docs/openapi.json").json()["paths"].values()
+        for method in operations
+    }
+    for path, method, headers in (
+        (f"/v1/agreements/{SOME_ID}", "PATCH", "authorization, content-type, if-match"),
+        (f"/v1/agreements/{SOME_ID}", "DELETE", "authorization, if-match"),
+        ("/v1/agreements", "POST", "Authorization, Content-Type, Idempotency-Key"),
+        (f"/v1/agreements/{SOME_ID}", "GET", "if-none-match"),
+    ):
+        response = preflight(listed, path, method, headers)
+        assert response.status_code == 204, (path, method)
+        assert response.headers["access-control-allow-origin"] == APP
+        assert "origin" in listed_set(response.headers["vary"])
+        assert set(response.headers["access-control-allow-methods"].split(", ")) == methods
+        assert listed_set(response.headers["access-control-allow-headers"]) >= REQUEST_HEADERS
+        assert "access-control-allow-credentials" not in response.headers
+    assert preflight(listed, "/v1/agreements", "POST", "x-unknown").status_code == 400
+
+
+def test_answers_to_a_listed_origin_expose_the_api_headers(listed: Client) -> None:
+    record = f"/v1/officials/{ids.MEDINSKY}"
+    tag = listed.get(record).headers["etag"]
+    answers = {
+        "read by id": listed.get(record, headers={"Origin": LOCAL}),
+        "read through the handler": listed.get(
+            f"/v1/negotiations/{ids.ISTANBUL_TALKS}?include=rounds", headers={"Origin": LOCAL}
+        ),
+        "page": listed.get("/v1/officials?limit=2", headers={"Origin": LOCAL}),
+        "304": listed.get(record, headers={"Origin": LOCAL, "If-None-Match": tag}),
+        "404 problem": listed.get(f"/v1/officials/{SOME_ID}", headers={"Origin": LOCAL}),
+        "400 problem": listed.get("/v1/officials?limit=0", headers={"Origin": LOCAL}),
+        "201": listed.post(
+            "/v1/organizations",
+            json={"name": f"CORS {uuid.uuid4()}", "kind": "other"},
+            headers={"Origin": LOCAL},
+        ),
+    }
+    expected = {"read by id": 200, "read through the handler": 200, "page": 200, "304": 304}
+    expected |= {"404 problem": 404, "400 problem": 400, "201": 201}
+    for name, response in answers.items():
+        assert response.status_code == expected[name], name
+        assert response.headers["access-control-allow-origin"] == LOCAL, name
+        assert "origin" in listed_set(response.headers["vary"]), name
+        assert listed_set(response.headers["access-control-expose-headers"]) == EXPOSED, name
+    assert answers["page"].headers["link"]
+    assert answers["201"].headers["location"]
+
+
+def test_an_origin_not_listed_is_not_let_in(listed: Client) -> None:
+    stranger = "https://elsewhere.example.net"
+    answer = listed.get(f"/v1/officials/{ids.MEDINSKY}", headers={"Origin": stranger})
+    assert answer.status_code == 200
+    assert "access-control-allow-origin" not in answer.headers
+    refused = preflight(listed, f"/v1/officials/{ids.MEDINSKY}", "PATCH", "if-match", stranger)
+    assert refused.status_code == 400
+    assert "access-control-allow-origin" not in refused.headers
+
+
+def test_any_origin_with_a_star(anyone: Client) -> None:
+    answer = anyone.get(f"/v1/officials/{ids.MEDINSKY}", headers={"Origin": APP})
+    assert answer.headers["access-control-allow-origin"] == "*"
+    assert listed_set(answer.headers["access-control-expose-headers"]) == EXPOSED
+    allowed = preflight(anyone, "/v1/officials", "POST", "authorization, content-type", LOCAL)
+    assert allowed.status_code == 204
+    assert allowed.headers["access-control-allow-origin"] == "*"
+    # `*` cannot be combined with credentials, and Accord needs none (keys go in a header).
+    assert "access-control-allow-credentials" not in allowed.headers

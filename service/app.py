@@ -22,6 +22,7 @@ from litestar.openapi.spec import Components, Tag
 from service import __version__, docs, health
 from service.core import history
 from service.core.auth import SECURITY_SCHEMES, WriteLimit
+from service.core.compression import Compression
 from service.core.database import create_pool
 from service.core.delivery import Deliverer
 from service.core.notifications import ChangeSignal
@@ -215,4 +216,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     link_created_records(app.openapi_schema)
     finish(app.openapi_schema, webhooks.receiver_contract())
+    # Outside everything Litestar wraps around its router: so a read answered by route
+    # middleware is compressed too, and compression's `Vary: Accept-Encoding` is added after
+    # CORS sets `Vary: Origin` (which replaces any `Vary` already there).
+    app.asgi_handler = Compression(app.asgi_handler)
     return app

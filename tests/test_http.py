@@ -3,18 +3,21 @@ compressed responses."""
 
 from __future__ import annotations
 
+import gzip
 import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import brotli
 import pytest
 from httpx import Response
 from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 
 from service.app import create_app
+from service.core.compression import MINIMUM_SIZE
 from service.settings import Settings
 from tests import ids
 from tests.conftest import Client
@@ -196,3 +199,113 @@ def test_any_origin_with_a_star(anyone: Client) -> None:
     assert allowed.headers["access-control-allow-origin"] == "*"
     # `*` cannot be combined with credentials, and Accord needs none (keys go in a header).
     assert "access-control-allow-credentials" not in allowed.headers
+
+
+# --- compression ------------------------------------------------------------------------------
+
+
+def raw(client: Client, method: str, path: str, **kwargs: Any) -> tuple[Response, bytes]:
+    """A response and its body as sent, before any decoding."""
+    with client.stream(method, path, **kwargs) as response:
+        return response, b"".join(response.iter_raw())
+
+
+DECODERS = {"gzip": gzip.decompress, "br": brotli.decompress}
+
+
+def test_a_big_page_is_compressed_with_what_the_client_takes(plain: Client) -> None:
+    page = "/v1/timeline?limit=200"
+    response, identity = raw(plain, "GET", page)
+    assert len(identity) > 4 * MINIMUM_SIZE
+    assert "content-encoding" not in response.headers
+    assert int(response.headers["content-length"]) == len(identity)
+    for accept, coding in (
+        ("gzip", "gzip"),
+        ("gzip, deflate", "gzip"),
+        ("gzip, deflate, br", "br"),
+        ("br;q=0, gzip", "gzip"),
+        ("*", "br"),
+    ):
+        response, body = raw(plain, "GET", page, headers={"Accept-Encoding": accept})
+        assert response.headers["content-encoding"] == coding, accept
+        assert "accept-encoding" in listed_set(response.headers["vary"]), accept
+        assert int(response.headers["content-length"]) == len(body) < len(identity) / 3
+        assert DECODERS[coding](body) == identity, accept
+    for accept in ("identity", "deflate", "gzip;q=0, br;q=0"):
+        response, body = raw(plain, "GET", page, headers={"Accept-Encoding": accept})
+        assert "content-encoding" not in response.headers, accept
+        assert body == identity
+
+
+def test_small_and_empty_bodies_go_as_they_are(plain: Client) -> None:
+    record = f"/v1/officials/{ids.MEDINSKY}"
+    gzip_please = {"Accept-Encoding": "gzip, br"}
+    response, body = raw(plain, "GET", record, headers=gzip_please)
+    assert response.status_code == 200
+    assert len(body) < MINIMUM_SIZE
+    assert "content-encoding" not in response.headers
+    assert int(response.headers["content-length"]) == len(body)
+    tag = response.headers["etag"]
+    not_modified, body = raw(plain, "GET", record, headers={**gzip_please, "If-None-Match": tag})
+    assert not_modified.status_code == 304
+    assert body == b""
+    assert "content-encoding" not in not_modified.headers
+    made = plain.post(
+        "/v1/organizations", json={"name": f"Short-lived {uuid.uuid4()}", "kind": "other"}
+    )
+    deleted, body = raw(plain, "DELETE", made.headers["location"], headers=gzip_please)
+    assert deleted.status_code == 204
+    assert body == b""
+    assert "content-encoding" not in deleted.headers
+
+
+def test_a_big_record_read_by_id_is_compressed(plain: Client) -> None:
+    made = plain.post(
+        "/v1/organizations",
+        json={"name": f"Verbose {uuid.uuid4()}", "kind": "other", "note": "Long. " * 600},
+    )
+    assert made.status_code == 201
+    record = made.headers["location"]
+    _, identity = raw(plain, "GET", record)
+    assert len(identity) > MINIMUM_SIZE
+    response, body = raw(plain, "GET", record, headers={"Accept-Encoding": "gzip"})
+    assert response.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(body) == identity
+    assert response.headers["etag"]
+
+
+def test_a_replayed_create_is_compressed_like_the_first_answer(plain: Client) -> None:
+    create = {
+        "json": {"name": f"Replayed {uuid.uuid4()}", "kind": "other", "note": "Noted. " * 400},
+        "headers": {"Idempotency-Key": str(uuid.uuid4()), "Accept-Encoding": "br"},
+    }
+    first, first_body = raw(plain, "POST", "/v1/organizations", **create)
+    again, again_body = raw(plain, "POST", "/v1/organizations", **create)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    for response in (first, again):
+        assert response.headers["content-encoding"] == "br"
+        assert int(response.headers["content-length"]) < MINIMUM_SIZE
+    assert brotli.decompress(again_body) == brotli.decompress(first_body)
+    assert again.headers["location"] == first.headers["location"]
+
+
+def test_head_of_a_static_asset_has_no_body_to_compress(plain: Client) -> None:
+    asset = next(url for url in re.findall(r'src="([^"]+\.js)"', plain.get("/docs").text))
+    got, body = raw(plain, "GET", asset, headers={"Accept-Encoding": "gzip"})
+    assert got.headers["content-encoding"] == "gzip"
+    head, nothing = raw(plain, "HEAD", asset, headers={"Accept-Encoding": "gzip"})
+    assert head.status_code == 200
+    assert nothing == b""
+    assert "content-encoding" not in head.headers
+    assert int(head.headers["content-length"]) == len(gzip.decompress(body))
+
+
+def test_compressed_answers_to_a_listed_origin_vary_on_both(listed: Client) -> None:
+    response, body = raw(
+        listed, "GET", "/v1/timeline?limit=200", headers={"Origin": APP, "Accept-Encoding": "gzip"}
+    )
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.headers["access-control-allow-origin"] == APP
+    assert listed_set(response.headers["vary"]) >= {"origin", "accept-encoding"}
+    assert gzip.decompress(body)

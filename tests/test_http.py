@@ -3,21 +3,23 @@ compressed responses."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import brotli
 import pytest
 from httpx import Response
 from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
+from litestar.types import Message, Receive, ReceiveMessage, Scope, Send
 
 from service.app import create_app
-from service.core.compression import MINIMUM_SIZE
+from service.core.compression import MINIMUM_SIZE, Compression
 from service.settings import Settings
 from tests import ids
 from tests.conftest import Client
@@ -309,3 +311,42 @@ def test_compressed_answers_to_a_listed_origin_vary_on_both(listed: Client) -> N
     assert response.headers["access-control-allow-origin"] == APP
     assert listed_set(response.headers["vary"]) >= {"origin", "accept-encoding"}
     assert gzip.decompress(body)
+
+
+def test_an_event_stream_goes_uncompressed_and_its_headers_at_once() -> None:
+    """Streams are compressed chunk by chunk, except an event stream: its client must get
+    the headers before the first event and every event as it is written."""
+    events = [b"data: %d\n\n" % n * 200 for n in range(3)]
+
+    def send_through(content_type: bytes) -> tuple[list[dict[str, Any]], int]:
+        """What the server sends, and how much of it had gone before the first event."""
+        sent: list[dict[str, Any]] = []
+        before_first_event = []
+
+        async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+            headers = [(b"content-type", content_type)]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            before_first_event.append(len(sent))
+            for event in events:
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        async def collect(message: Message) -> None:
+            sent.append(dict(message))
+
+        async def receive() -> ReceiveMessage:
+            return {"type": "http.disconnect"}
+
+        scope = {"type": "http", "path": "/", "headers": [(b"accept-encoding", b"br")], "state": {}}
+        asyncio.run(Compression(stream)(cast(Scope, scope), receive, collect))
+        return sent, before_first_event[0]
+
+    streamed, gone = send_through(b"text/event-stream")
+    assert gone == 1
+    assert b"content-encoding" not in dict(streamed[0]["headers"])
+    assert [message["body"] for message in streamed[1:4]] == events
+    compressed, gone = send_through(b"application/x-ndjson")
+    assert gone == 0
+    assert dict(compressed[0]["headers"])[b"content-encoding"] == b"br"
+    body = b"".join(message["body"] for message in compressed[1:])
+    assert brotli.decompress(body) == b"".join(events)

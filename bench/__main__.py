@@ -56,6 +56,14 @@ from service.resources import (
 )
 from service.settings import default_data_dir
 
+PAGE_200 = "/v1/officials?limit=200"
+GZIP = {"Accept-Encoding": "gzip"}
+BROTLI = {"Accept-Encoding": "gzip, deflate, br"}
+COMPRESSION = {
+    "page of 200 officials": ("page_200", {"gzip": "page_200_gzip", "br": "page_200_br"}),
+    "read by id": ("get_by_id", {"br": "get_by_id_br"}),
+}
+
 
 @dataclass
 class Options:
@@ -231,12 +239,53 @@ async def _samples(url: str) -> dict[str, Any]:
     }
 
 
+def wire_sizes(port: int, record: str) -> dict[str, tuple[int, str]]:
+    """Bytes of the body as sent, and its coding, for each compression scenario."""
+    sizes = {}
+    for name, path, headers in (
+        ("page_200", PAGE_200, {}),
+        ("page_200_gzip", PAGE_200, GZIP),
+        ("page_200_br", PAGE_200, BROTLI),
+        ("get_by_id", record, {}),
+        ("get_by_id_br", record, BROTLI),
+    ):
+        with urllib.request.urlopen(
+            urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers), timeout=10
+        ) as response:
+            coding = response.headers.get("Content-Encoding", "none")
+            sizes[name] = (len(response.read()), coding)
+    return sizes
+
+
+def compression_lines(rows: list[Row], sizes: dict[str, tuple[int, str]]) -> list[str]:
+    """Per worker count: each compressed scenario's bytes and requests a second against its
+    uncompressed twin."""
+    lines = []
+    for workers in sorted({row.workers for row in rows}):
+        by_name = {row.scenario: row for row in rows if row.workers == workers}
+        for label, (plain, variants) in COMPRESSION.items():
+            if plain not in by_name or plain not in sizes:
+                continue
+            base = by_name[plain].median(by_name[plain].accord, "requests_per_second")
+            parts = [f"{sizes[plain][0]:,} B, {base:,.0f} r/s without Accept-Encoding"]
+            for coding, name in variants.items():
+                rps = by_name[name].median(by_name[name].accord, "requests_per_second")
+                size, sent = sizes[name]
+                parts.append(
+                    f"asking {coding}: {size:,} B sent as {sent}, "
+                    f"{rps:,.0f} r/s ({rps / base:.2f}x)"
+                )
+            lines.append(f"compression, {workers} worker(s), {label}: " + "; ".join(parts))
+    return lines
+
+
 def measure(
     options: Options, url: str, samples: dict[str, Any]
-) -> tuple[list[Row], dict[str, Any]]:
+) -> tuple[list[Row], dict[str, Any], dict[str, tuple[int, str]]]:
     wrk = load.ensure_wrk()
     rows: list[Row] = []
     memory: dict[str, Any] = {}
+    sizes: dict[str, tuple[int, str]] = {}
     ids: list[str] = samples["ids"]
     by_id = [f"/v1/officials/{ident}" for ident in ids]
 
@@ -258,6 +307,8 @@ def measure(
         ):
             scenarios: list[tuple[str, str, list[str], dict[str, Any], bool]] = [
                 ("get_by_id", "GET", by_id, {}, True),
+                # Too small to compress: what the middleware costs when it compresses nothing.
+                ("get_by_id_br", "GET", by_id, {"headers": BROTLI}, False),
                 # Accord's ETag carries a checksum of derived values, the floor's only the
                 # version: the header names both, as a client holding either would.
                 (
@@ -283,6 +334,10 @@ def measure(
                     {},
                     False,
                 ),
+                # What compression costs a page: with and without an Accept-Encoding.
+                ("page_200", "GET", [PAGE_200], {}, False),
+                ("page_200_gzip", "GET", [PAGE_200], {"headers": GZIP}, False),
+                ("page_200_br", "GET", [PAGE_200], {"headers": BROTLI}, False),
                 (
                     "post_create",
                     "POST",
@@ -322,13 +377,16 @@ def measure(
                 )
             for name, method, paths, kwargs, with_floor in scenarios:
                 row = Row(name, workers, [], [])
-                rounds = options.rounds if name == "get_by_id" else max(1, options.rounds // 2)
+                rounds = (
+                    options.rounds if name.startswith("get_by_id") else max(1, options.rounds // 2)
+                )
                 for _ in range(rounds):
                     if with_floor:
                         row.floor.append(go(8802, method, paths, **kwargs))
                     row.accord.append(go(8801, method, paths, **kwargs))
                 rows.append(row)
                 print(format_row(row), file=sys.stderr)
+            sizes.update(wire_sizes(8801, by_id[0]))
             memory[f"accord, {workers} worker(s)"] = rss_mb(accord)
             memory[f"floor, {workers} worker(s)"] = rss_mb(floor)
         if options.granian:
@@ -368,7 +426,7 @@ def measure(
                 memory[f"peer, {workers} worker(s)"] = rss_mb(peer)
     if options.scale_out:
         rows.extend(scale_out(url, by_id, go))
-    return rows, memory
+    return rows, memory, sizes
 
 
 def scale_out(url: str, by_id: list[str], go: Any) -> list[Row]:
@@ -539,9 +597,11 @@ def run(options: Options, server: str, database: str) -> None:
     print(load_line, file=sys.stderr)
     samples = asyncio.run(_samples(url))
     print(HEADER, file=sys.stderr)
-    rows, memory = measure(options, url, samples)
+    rows, memory, sizes = measure(options, url, samples)
     plans = asyncio.run(explain(url, samples)) if options.explain else []
     report = [f"{load_line}\n", HEADER] + [format_row(row) for row in rows]
+    report.append("")
+    report.extend(compression_lines(rows, sizes))
     report.append(
         "\nRSS per worker after the run (MB): "
         + "; ".join(f"{name}: {values}" for name, values in memory.items())

@@ -23,7 +23,7 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
-from litestar import Request, Response, Router, get
+from litestar import Request, Response, get
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Stream
@@ -34,6 +34,7 @@ from service.core.notifications import RECONNECT_MAX_S, RECONNECT_MIN_S, UNREACH
 from service.core.pagination import PAGE_HEADERS, Limit
 from service.core.problems import ProblemError, problem_responses
 from service.core.responses import Encoded
+from service.core.routes import ResourceRouter
 from service.core.tables import Table
 from service.resources import (
     agreements,
@@ -604,5 +605,5 @@ async def list_changes(
     return Encoded(page, headers={"Link": link, "Accord-Seq": str(last_seq)})
 
 
-def router() -> Router:
-    return Router("/v1/changes", tags=["changes"], route_handlers=[list_changes])
+def router() -> ResourceRouter:
+    return ResourceRouter("/v1/changes", tags=["changes"], route_handlers=[list_changes])

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, Router, delete, get, patch, post
+from litestar import Request, Response, delete, get, patch, post
 from litestar.enums import ParamType
 from litestar.openapi.spec import (
     Example,
@@ -52,7 +52,7 @@ from service.core.records import (
     patched,
 )
 from service.core.responses import Encoded
-from service.core.routes import MERGE_PATCH
+from service.core.routes import MERGE_PATCH, ResourceRouter
 from service.core.tables import row_to
 from service.core.types import NO_NUL_PATTERN, Url
 from service.resources.changes import CHANGE_TYPES, Action, Resource
@@ -500,8 +500,8 @@ async def retry_webhook_delivery(
     return Encoded(DELIVERIES.make(row), status_code=202)
 
 
-def router() -> Router:
-    return Router(
+def router() -> ResourceRouter:
+    return ResourceRouter(
         "/v1/webhooks",
         tags=["webhooks"],
         route_handlers=[

@@ -23,6 +23,7 @@ from service.core.compression import MINIMUM_SIZE, Compression
 from service.settings import Settings
 from tests import ids
 from tests.conftest import Client
+from tests.test_stream import serving
 
 SOME_ID = "0193a0a4-0000-7000-8000-000000000001"
 
@@ -350,3 +351,21 @@ def test_an_event_stream_goes_uncompressed_and_its_headers_at_once() -> None:
     assert dict(compressed[0]["headers"])[b"content-encoding"] == b"br"
     body = b"".join(message["body"] for message in compressed[1:])
     assert brotli.decompress(body) == b"".join(events)
+
+
+def test_the_change_stream_goes_uncompressed_with_its_headers_at_once(
+    database_url: str, write_key: str
+) -> None:
+    async def scenario() -> None:
+        async with serving(database_url, write_key, stream_heartbeat_s=60) as server:
+            since = await server.seq()
+            stream = await asyncio.wait_for(
+                server.open(f"?since={since}", accept_encoding="gzip, deflate, br"), 5
+            )
+            assert stream.status == 200
+            assert "content-encoding" not in stream.headers
+            made = await server.create(f"Streamed {uuid.uuid4()}")
+            [event] = await stream.changes(1, 5)
+            assert made["id"] in (event.data or "")
+
+    asyncio.run(scenario())

@@ -141,9 +141,10 @@ def _on_stop_signal(stop: Callable[[], None]) -> Iterator[None]:
 
 def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
     """What a page on one of ``origins`` may do: call every method the API has, send the
-    headers its conventions use, read the headers its answers carry. No credentials: keys
-    travel in ``Authorization``, which a page sets itself, and Accord sets no cookies, so
-    ``*`` lets any page call the API, with the key it holds and no other."""
+    headers its operations take, read the headers its answers carry (tests/test_http.py
+    holds both lists to the contract). No credentials: keys travel in ``Authorization``,
+    which a page sets itself, and Accord sets no cookies, so ``*`` lets any page call the
+    API, with the key it holds and no other."""
     if not origins:
         return None
     return CORSConfig(
@@ -155,8 +156,17 @@ def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
             "If-Match",
             "If-None-Match",
             "Idempotency-Key",
+            "Last-Event-ID",
         ],
-        expose_headers=["ETag", "Link", "Location", "Retry-After", "Idempotent-Replayed"],
+        expose_headers=[
+            "ETag",
+            "Link",
+            "Location",
+            "Retry-After",
+            "Idempotent-Replayed",
+            "Accord-Seq",
+            "WWW-Authenticate",
+        ],
         allow_credentials=False,
         # Browsers cache a preflight per URL, for at most two hours (Chromium).
         max_age=7200,

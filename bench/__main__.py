@@ -365,6 +365,9 @@ def measure(
                     },
                     True,
                 ),
+                # The change log as a follower reads it, after the writes above: 200 changes
+                # with their records, a page at a time.
+                ("changes_page_200", "GET", ["/v1/changes?since=0&limit=200"], {}, False),
             ]
             for port in (8801, 8802):  # warm up: connections, prepared statements, caches
                 load.run(
@@ -386,6 +389,15 @@ def measure(
                     row.accord.append(go(8801, method, paths, **kwargs))
                 rows.append(row)
                 print(format_row(row), file=sys.stderr)
+            # What the numbered change row costs a write, with no framework in the way: the
+            # floor's create with it (as its "accord") against the floor's create without it.
+            create = next(s for s in scenarios if s[0] == "post_create")
+            row = Row("change_row_cost", workers, [], [])
+            for _ in range(max(1, options.rounds // 2)):
+                row.floor.append(go(8802, "POST", create[2], **create[3]))
+                row.accord.append(go(8802, "POST", ["/floor/officials-logged"], **create[3]))
+            rows.append(row)
+            print(format_row(row), file=sys.stderr)
             sizes.update(wire_sizes(8801, by_id[0]))
             memory[f"accord, {workers} worker(s)"] = rss_mb(accord)
             memory[f"floor, {workers} worker(s)"] = rss_mb(floor)

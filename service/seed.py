@@ -16,41 +16,13 @@ from uuid import UUID
 from service.core.database import AnyConnection, Connection
 from service.core.tables import Table
 from service.paths import SQL_DIR
-from service.resources import (
-    agreements,
-    claims,
-    delegations,
-    exchanges,
-    memoranda,
-    negotiations,
-    officials,
-    organizations,
-    posts,
-    role_changes,
-    rounds,
-    sources,
-    statements,
-)
+from service.resources.registry import TABLES
 
 NAME = "worked_example"
 SEED_FILE = SQL_DIR / "seed" / "worked_example.sql"
 _LOCK_KEY = 0x73656564  # "seed": concurrent starts load the example once
 
-RECORDS: tuple[Table[Any, Any], ...] = (
-    organizations.TABLE,
-    officials.TABLE,
-    posts.TABLE,
-    role_changes.TABLE,
-    negotiations.TABLE,
-    rounds.TABLE,
-    delegations.TABLE,
-    memoranda.TABLE,
-    agreements.TABLE,
-    sources.TABLE,
-    statements.TABLE,
-    exchanges.TABLE,
-    claims.TABLE,
-)
+RECORDS: tuple[Table[Any, Any], ...] = tuple(TABLES.values())
 """The tables of the example's records, in an order each can be filled after those it refers
 to."""
 OWNED: dict[str, str] = {

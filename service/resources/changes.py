@@ -36,39 +36,11 @@ from service.core.problems import ProblemError, problem_responses
 from service.core.responses import Encoded
 from service.core.routes import ResourceRouter
 from service.core.tables import Table
-from service.resources import (
-    agreements,
-    claims,
-    delegations,
-    exchanges,
-    memoranda,
-    negotiations,
-    officials,
-    organizations,
-    posts,
-    role_changes,
-    rounds,
-    sources,
-    statements,
-)
+from service.resources.registry import TABLES
 
 log = logging.getLogger("accord.changes")
 
-FEED: dict[str, Table[Any, Any]] = {
-    "organizations": organizations.TABLE,
-    "officials": officials.TABLE,
-    "posts": posts.TABLE,
-    "role-changes": role_changes.TABLE,
-    "negotiations": negotiations.TABLE,
-    "delegations": delegations.TABLE,
-    "rounds": rounds.TABLE,
-    "memoranda": memoranda.TABLE,
-    "agreements": agreements.TABLE,
-    "sources": sources.TABLE,
-    "statements": statements.TABLE,
-    "exchanges": exchanges.TABLE,
-    "claims": claims.TABLE,
-}
+FEED: dict[str, Table[Any, Any]] = TABLES
 """The collections whose changes the feed carries, by path name."""
 
 _BY_KIND = {table.kind: (resource, table) for resource, table in FEED.items()}

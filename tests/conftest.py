@@ -40,7 +40,8 @@ def _server_url() -> str:
     )
 
 
-async def _create(server_url: str, name: str) -> str:
+async def create_database(server_url: str, name: str) -> str:
+    """A fresh database ``name`` on ``server_url``, migrated and seeded; its URL."""
     url = await embedded.recreate_database(server_url, name)
     conn = await asyncpg.connect(url)
     try:
@@ -66,7 +67,7 @@ class Databases:
     def create(self, purpose: str) -> str:
         name = f"accord_test_{purpose}_{os.getpid()}"
         self.names.append(name)
-        return asyncio.run(_create(self.server_url, name))
+        return asyncio.run(create_database(self.server_url, name))
 
     def create_empty(self, purpose: str) -> str:
         """A database with nothing in it, not even the migrations."""

@@ -24,9 +24,8 @@ import asyncpg
 import httpx
 import pytest
 
-from service import embedded, migrations, seed
 from tests import ids
-from tests.conftest import Databases, free_port, make_key, wait_ready
+from tests.conftest import Databases, create_database, free_port, make_key, wait_ready
 
 WRITES = 40
 
@@ -57,23 +56,12 @@ class Cluster:
             self.server.ensure_postgres_running()
 
 
-async def _prepare(server_url: str) -> str:
-    url = await embedded.recreate_database(server_url, "accord_faults")
-    conn = await asyncpg.connect(url)
-    try:
-        await migrations.migrate(conn)
-        await seed.load(conn)
-    finally:
-        await conn.close()
-    return url
-
-
 @pytest.fixture(scope="module")
 def service(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Cluster, str, str, str, Path]]:
     cluster = Cluster(tmp_path_factory.mktemp("faults") / "pgdata")
-    url = asyncio.run(_prepare(cluster.url))
+    url = asyncio.run(create_database(cluster.url, "accord_faults"))
     token = make_key(url)
     port = free_port()
     env = {

@@ -28,12 +28,11 @@ import uvicorn
 from litestar import Litestar
 
 from bench.sse import Event, EventStream
-from service import embedded, migrations, seed
 from service.app import create_app
 from service.core.notifications import ChangeSignal
 from service.resources import changes
 from service.settings import Settings
-from tests.conftest import Databases, free_port, make_key, wait_ready
+from tests.conftest import Databases, create_database, free_port, make_key, wait_ready
 from tests.test_faults import Cluster
 
 PROBLEM = "application/problem+json"
@@ -477,17 +476,6 @@ def test_many_streams_leave_the_pool_to_normal_requests_and_nothing_behind(
 # --- faults -------------------------------------------------------------------------------------
 
 
-async def _prepare(server_url: str) -> str:
-    url = await embedded.recreate_database(server_url, "accord_stream_faults")
-    conn = await asyncpg.connect(url)
-    try:
-        await migrations.migrate(conn)
-        await seed.load(conn)
-    finally:
-        await conn.close()
-    return url
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     cluster = Cluster(tmp_path_factory.mktemp("stream-faults") / "pgdata")
@@ -503,7 +491,7 @@ def test_streams_survive_a_database_restart(cluster: Cluster) -> None:
     once the database is back — a write then reaches the stream at once, though the tail
     would otherwise look only every 30 s — and a client that dropped during the outage
     resumes with `Last-Event-ID`: nothing lost, nothing twice."""
-    url = asyncio.run(_prepare(cluster.url))
+    url = asyncio.run(create_database(cluster.url, "accord_stream_faults"))
     token = make_key(url)
 
     async def scenario() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -157,28 +157,31 @@ def finish(document: OpenAPI, webhooks: dict[str, PathItem | Reference] | None =
                         header.schema = _STRING
                 response.headers = headers or None
     components = (document.components.schemas or {}) if document.components else {}
-    for schema in list(_schemas(document)):
+
+    def tidy(schema: Schema) -> Schema | Reference:
         _collapse_lone_branches(schema)
         _discriminate(schema, components)
-    _bare_references(document)
+        return _reference_of(schema)
+
+    _rewrite(document, tidy)
 
 
 _STRING = Schema(type=OpenAPIType.STRING)
 
 
-def _schemas(node: Any) -> Iterator[Schema]:
-    """Every schema object in the document, innermost first."""
-    if isinstance(node, list | tuple):
-        for value in node:
-            yield from _schemas(value)
+def _rewrite(node: Any, tidy: Callable[[Schema], Any]) -> Any:
+    """``node`` with every schema object in it, innermost first, replaced by what ``tidy``
+    makes of it (the schema itself, changed in place, or what stands for it)."""
+    if isinstance(node, list):
+        node[:] = [_rewrite(value, tidy) for value in node]
     elif isinstance(node, dict):
-        for value in node.values():
-            yield from _schemas(value)
+        node.update((key, _rewrite(value, tidy)) for key, value in node.items())
     elif dataclasses.is_dataclass(node) and not isinstance(node, type):
         for field in dataclasses.fields(node):
-            yield from _schemas(getattr(node, field.name))
+            setattr(node, field.name, _rewrite(getattr(node, field.name), tidy))
         if isinstance(node, Schema):
-            yield node
+            return tidy(node)
+    return node
 
 
 def _collapse_lone_branches(schema: Schema) -> None:
@@ -189,30 +192,12 @@ def _collapse_lone_branches(schema: Schema) -> None:
             _fold(schema, branches[0])
 
 
-def _bare_references(node: Any) -> None:
-    """Replace, everywhere in the document, a schema that is only ``allOf`` one reference
-    (what folding a lone branch leaves when nothing stands beside it) by the reference: an
-    ``allOf`` of one schema says nothing more, and redocly's rules refuse it."""
-    if isinstance(node, list):
-        node[:] = [_reference_of(value) for value in node]
-        values: Iterable[Any] = node
-    elif isinstance(node, dict):
-        node.update((key, _reference_of(value)) for key, value in node.items())
-        values = node.values()
-    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
-        for field in dataclasses.fields(node):
-            setattr(node, field.name, _reference_of(getattr(node, field.name)))
-        values = [getattr(node, field.name) for field in dataclasses.fields(node)]
-    else:
-        return
-    for value in values:
-        _bare_references(value)
-
-
-def _reference_of(value: Any) -> Any:
+def _reference_of(value: Schema) -> Schema | Reference:
+    """A schema that is only ``allOf`` one reference (what folding a lone branch leaves when
+    nothing stands beside it) is the reference: an ``allOf`` of one says nothing more, and
+    redocly's rules refuse it."""
     if (
-        isinstance(value, Schema)
-        and value.all_of is not None
+        value.all_of is not None
         and len(value.all_of) == 1
         and isinstance(value.all_of[0], Reference)
         and dataclasses.replace(value, all_of=None) == Schema()

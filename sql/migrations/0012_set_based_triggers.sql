@@ -63,8 +63,8 @@ drop function accord_register();
 
 -- Tenures --------------------------------------------------------------------------------
 
--- Rebuild the tenures of the given (official, post) pairs (the i-th official with the i-th
--- post) from their effective role changes, all pairs in one pass. The rule, per pair, with
+-- The tenures of the given (official, post) pairs (the i-th official with the i-th post), from
+-- their effective role changes, all pairs in one pass. The rule, per pair, with
 -- its changes in order (by effective date, a dismissal or resignation before an appointment
 -- of the same day, then by id): an appointment opens a tenure, a dismissal or resignation
 -- closes the open one (the end date is the first day not held), a full appointment after an
@@ -78,14 +78,8 @@ drop function accord_register();
 -- appointment opens a full tenure until the closing (open when there is none). An appointment
 -- always sorts before the closing of its segment, strictly earlier, so only an acting tenure
 -- turned full the day it began is empty, and it is left out.
-create function accord_refresh_tenures(p_officials uuid[], p_posts uuid[]) returns void
-language plpgsql as $$
-begin
-    delete from tenures t
-     using unnest(p_officials, p_posts) pair(official_id, post_id)
-     where t.official_id = pair.official_id and t.post_id = pair.post_id;
-    insert into tenures (start_change_id, end_change_id, official_id, post_id, single_holder,
-                         acting, period)
+create function accord_tenures_of(p_officials uuid[], p_posts uuid[]) returns setof tenures
+language sql stable as $$
     with changes as (
         select rc.id, rc.official_id, rc.post_id, rc.kind, rc.effective_date as day,
                count(*) filter (where rc.kind in ('dismissal', 'resignation')) over (
@@ -123,7 +117,25 @@ begin
     )
     select o.start_id, o.end_id, o.official_id, o.post_id, p.single_holder, o.acting, o.period
       from opened o join posts p on p.id = o.post_id
-     where not isempty(o.period);
+     where not isempty(o.period)
+$$;
+
+-- Plans: a statement's trigger queries are planned once per session for the few rows an API
+-- write brings (a generic plan: planning these for each write cost 2–3 ms, as much as the
+-- write), and afresh, for the rows at hand, when a statement brings many (an import: its
+-- hash joins then replace a million index lookups).
+create function accord_refresh_tenures(p_officials uuid[], p_posts uuid[]) returns void
+language plpgsql set plan_cache_mode = force_generic_plan as $$
+begin
+    delete from tenures t
+     using unnest(p_officials, p_posts) pair(official_id, post_id)
+     where t.official_id = pair.official_id and t.post_id = pair.post_id;
+    if cardinality(p_officials) > 1000 then
+        execute 'insert into tenures select * from accord_tenures_of($1, $2)'
+          using p_officials, p_posts;
+    else
+        insert into tenures select * from accord_tenures_of(p_officials, p_posts);
+    end if;
 end
 $$;
 
@@ -195,7 +207,8 @@ create trigger post_single_holder after update on posts
 
 -- Timeline -------------------------------------------------------------------------------
 
--- The items of role changes, as `timeline_source` gives them, for many at once: the view
+-- The items of role changes, as `timeline_source` gives them, for many at once (the records
+-- that are not role changes give none): the view
 -- computes each row's negotiations and parties with a function call per row (planned queries
 -- each); here they are joins, and the parties are computed once per organization. For a role
 -- change, `accord_negotiations_of` reaches only its own ties (no claim or statement has a role
@@ -239,25 +252,32 @@ language sql stable as $$
       left join tied t on t.id = c.id
 $$;
 
--- The items of several records at once: role changes by the function above, the rest from
--- the view (whose role-change branch the `kind` condition prunes at planning).
-create or replace function accord_timeline_refresh(records uuid[]) returns void
-language plpgsql as $$
+-- Plans as for tenures, above. (The items' query is kept planned inside these functions, the
+-- SQL function inlined into it: called with a subquery as argument, it would not be inlined
+-- and would be planned again on every call.)
+create function accord_timeline_refresh_role_changes(records uuid[], fresh boolean)
+returns void
+language plpgsql set plan_cache_mode = force_generic_plan as $$
 begin
-    delete from timeline where record_id = any(records);
-    insert into timeline select * from accord_role_change_items(records);
-    insert into timeline
-    select * from timeline_source where record_id = any(records) and kind <> 'role_change';
+    if not fresh then
+        delete from timeline where record_id = any(records);
+    end if;
+    if cardinality(records) > 1000 then
+        execute 'insert into timeline select * from accord_role_change_items($1)' using records;
+    else
+        insert into timeline select * from accord_role_change_items(records);
+    end if;
 end
 $$;
 
--- The same for records known to be role changes (what role changes' own triggers name): the
--- view's other branches would each look up every id in vain.
-create function accord_timeline_refresh_role_changes(records uuid[]) returns void
-language plpgsql as $$
+-- The items of several records at once: role changes by the function above, the rest from
+-- the view (whose role-change branch the `kind` condition prunes at planning).
+create or replace function accord_timeline_refresh(records uuid[]) returns void
+language plpgsql set plan_cache_mode = force_generic_plan as $$
 begin
-    delete from timeline where record_id = any(records);
-    insert into timeline select * from accord_role_change_items(records);
+    perform accord_timeline_refresh_role_changes(records, false);
+    insert into timeline
+    select * from timeline_source where record_id = any(records) and kind <> 'role_change';
 end
 $$;
 
@@ -271,14 +291,13 @@ declare
     records uuid[];
 begin
     if tg_table_name = 'role_changes' and tg_op = 'INSERT' then
-        insert into timeline
-        select * from accord_role_change_items(array(select id from new_rows));
+        perform accord_timeline_refresh_role_changes(array(select id from new_rows), true);
         return null;
     elsif tg_table_name = 'role_changes' then
         perform accord_timeline_refresh_role_changes(array(
             select id from new_rows
             union select id from old_rows o
-                   where exists (select from accord_records r where r.id = o.id)));
+                   where exists (select from accord_records r where r.id = o.id)), false);
         return null;
     elsif tg_op = 'INSERT' then
         execute format('select array(select distinct %I from new_rows)', tg_argv[0])

@@ -1,7 +1,8 @@
 """Synthetic data at scale: organizations, officials with names in several scripts, posts held
 in turn over decades, the role changes that appoint and dismiss their holders, and the tenures
-they give — loaded with COPY. Tenures are computed here, not by the per-row trigger (which
-would cost a PL/pgSQL call per row); the exclusion constraint still checks them."""
+they give — loaded with COPY. Tenures are computed here, not by the role changes' trigger (the
+load runs with triggers off, and the later migrations derive only the registry and the
+timeline); the exclusion constraint still checks them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``.venv/bin/python -m bench.triggers [--changes 1000000] [--skip-before]``
+"""``.venv/bin/python -m bench.triggers [--changes 1000000] [--skip-before] [--explain]``
 
 What the record tables' triggers cost a set-based write: one ``insert into role_changes
 select …`` of ``--changes`` role changes (every index in place) on a throwaway database with
@@ -9,7 +9,10 @@ an import brings: per post, five holders in turn, each nominated (proposed or wi
 appointed acting or announced, appointed, then dismissed or resigning (the last still in
 post); a fifth of the posts take several holders at once. Each run is rolled back, so both
 schemas see the same data. Where the time goes: ``pg_stat_user_functions`` (self time of each
-trigger function, ``track_functions = all``). Figures only: nothing here asserts a speed."""
+trigger function, ``track_functions = all``) and, with ``--explain``, auto_explain's plans of
+the trigger statements with the foreign-key checks they made. Also the cost of 2,000 single-row
+inserts (what API writes make) under each schema. Figures only: nothing here asserts a
+speed."""
 
 from __future__ import annotations
 
@@ -139,6 +142,78 @@ async def _timed(conn: asyncpg.Connection[Any], *, triggers: bool) -> tuple[floa
     return took, counts
 
 
+SINGLE = """
+do $$
+declare
+    change record;
+begin
+    for change in select * from bench_role_changes limit 2000 loop
+        insert into role_changes (id, official_id, post_id, kind, status, effective_date,
+                                  effective_precision, announced_date, announced_precision)
+        values (change.id, change.official_id, change.post_id, change.kind, change.status,
+                change.effective_date, change.effective_precision, change.announced_date,
+                change.announced_precision);
+    end loop;
+end
+$$"""
+"""2,000 inserts of one row each, as API writes make them (without the HTTP and the history)."""
+
+
+async def _single(conn: asyncpg.Connection[Any], *, triggers: bool) -> float:
+    """Milliseconds per single-row insert, in a transaction rolled back."""
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        if not triggers:
+            await conn.execute("alter table role_changes disable trigger user")
+        started = time.perf_counter()
+        await conn.execute(SINGLE)
+        return (time.perf_counter() - started) / 2000 * 1000
+    finally:
+        await transaction.rollback()
+
+
+EXPLAIN = (
+    "load 'auto_explain'",
+    "set local auto_explain.log_min_duration = '100ms'",
+    "set local auto_explain.log_nested_statements = on",
+    "set local auto_explain.log_analyze = on",
+    "set local auto_explain.log_triggers = on",
+    "set local auto_explain.log_level = notice",
+    "set local client_min_messages = notice",
+)
+
+
+async def _explain(conn: asyncpg.Connection[Any]) -> None:
+    """The trigger statements that took 100 ms or more, by auto_explain (with timing, so
+    slower than the timed run): their time, their top node and the foreign-key checks each
+    made."""
+    plans: list[str] = []
+
+    def listen(_: Any, message: asyncpg.PostgresLogMessage) -> None:
+        plans.append(str(message.message))
+
+    conn.add_log_listener(listen)
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        for statement in EXPLAIN:
+            await conn.execute(statement)
+        await conn.execute(INSERT)
+    finally:
+        await transaction.rollback()
+        conn.remove_log_listener(listen)
+    for plan in plans:
+        lines = plan.splitlines()
+        print(f"  {lines[0]}")
+        text = next((line for line in lines if line.startswith("Query Text:")), "")
+        print(f"    {text[:110]}")
+        for line in lines:
+            stripped = line.strip()
+            if stripped.startswith(("Insert on", "Delete on", "Update on", "Trigger ")):
+                print(f"      {stripped[:110]}")
+
+
 async def _functions(conn: asyncpg.Connection[Any]) -> list[Any]:
     # The statistics collector sees the rolled back run's calls once the backend reports them.
     await asyncio.sleep(1.5)
@@ -150,7 +225,12 @@ async def _functions(conn: asyncpg.Connection[Any]) -> list[Any]:
     )
 
 
-async def _schema(conn: asyncpg.Connection[Any], label: str) -> tuple[float, float]:
+async def _schema(conn: asyncpg.Connection[Any], label: str, explain: bool) -> None:
+    bare_one, full_one = await _single(conn, triggers=False), await _single(conn, triggers=True)
+    print(
+        f"{label}: single-row inserts: {full_one:.2f} ms each, "
+        f"{bare_one:.2f} ms with user triggers disabled"
+    )
     bare, counts = await _timed(conn, triggers=False)
     print(f"{label}: insert with user triggers disabled: {bare:.1f} s ({dict(counts)})")
     full, counts = await _timed(conn, triggers=True)
@@ -161,10 +241,11 @@ async def _schema(conn: asyncpg.Connection[Any], label: str) -> tuple[float, flo
             f"    {row['funcname']:32} calls {row['calls']:>9,}  total {row['total_s']:>8} s"
             f"  self {row['self_s']:>8} s"
         )
-    return bare, full
+    if explain:
+        await _explain(conn)
 
 
-async def run(server: str, name: str, changes: int, before: bool) -> None:
+async def run(server: str, name: str, changes: int, before: bool, explain: bool) -> None:
     url = await embedded.recreate_database(server, name)
     conn = await asyncpg.connect(url)
     try:
@@ -183,11 +264,11 @@ async def run(server: str, name: str, changes: int, before: bool) -> None:
             f"{staged:,} role changes staged in {time.perf_counter() - started:.1f} s"
         )
         if before:
-            await _schema(conn, "per-row (0011)")
+            await _schema(conn, "per-row (0011)", explain=False)
         started = time.perf_counter()
         await migrations.migrate(conn)
         print(f"migrations after 0011 applied in {time.perf_counter() - started:.1f} s")
-        await _schema(conn, "set-based (0012)")
+        await _schema(conn, "set-based (0012)", explain)
     finally:
         await conn.close()
 
@@ -198,13 +279,18 @@ def main() -> None:
     parser.add_argument(
         "--skip-before", action="store_true", help="measure only the set-based schema"
     )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="once more with auto_explain: the set-based trigger statements' plans, summed up",
+    )
     args = parser.parse_args()
     server = asyncio.run(
         embedded.find_server(os.environ.get("ACCORD_DATABASE_URL"), default_data_dir())
     )
     name = f"accord_bench_{os.getpid()}_{secrets.token_hex(3)}"
     try:
-        asyncio.run(run(server, name, args.changes, not args.skip_before))
+        asyncio.run(run(server, name, args.changes, not args.skip_before, args.explain))
     finally:
         asyncio.run(embedded.drop_database(server, name))
 

@@ -124,3 +124,252 @@ def test_round_trip_of_the_worked_example(
                     )
                     continue
                 assert imported.content == original.content, (name, ident)
+
+
+UKRAINE = "0193a0a0-0000-7000-8000-000000000002"
+MEDINSKY = "0193a0a1-0000-7000-8000-000000000001"
+NEGOTIATION = "0193a0a4-0000-7000-8000-000000000001"
+
+
+def new_id(n: int) -> str:
+    """Ids the worked example does not use."""
+    return f"0193ffff-0000-7000-8000-{n:012d}"
+
+
+def ndjson(*records: dict[str, Any] | bytes) -> bytes:
+    return b"".join(
+        (r if isinstance(r, bytes) else msgspec.json.encode(r)) + b"\n" for r in records
+    )
+
+
+@pytest.fixture(scope="module")
+def target(databases: Databases) -> str:
+    """The worked example, for imports into a database that has records."""
+    return databases.create("imports_target")
+
+
+@pytest.fixture(scope="module")
+def target_client(target: str) -> Iterator[Client]:
+    with TestClient(create_app(Settings(database_url=target))) as client:
+        yield client
+
+
+def test_references_resolve_within_an_import_in_any_order_and_to_stored_records(
+    target: str,
+    target_client: Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The child organization comes before its parent; the new post is in a stored
+    # organization; the rounds' file comes first and names the negotiation of the other file.
+    child = {"id": new_id(1), "name": "Child agency", "kind": "agency", "parent_id": new_id(2)}
+    parent = {"id": new_id(2), "name": "Parent ministry", "kind": "ministry", "parent_id": UKRAINE}
+    post = {"id": new_id(3), "title": "Imported post", "organization_id": UKRAINE}
+    negotiation = {
+        "id": new_id(4),
+        "title": "Imported talks",
+        "status": "active",
+        "parties": [UKRAINE, new_id(2)],
+    }
+    first_round = {
+        "id": new_id(5),
+        "negotiation_id": new_id(4),
+        "ordinal": 1,
+        "status": "held",
+        "start_date": "2025-05-16",
+    }
+    (tmp_path / "rounds.ndjson").write_bytes(ndjson(first_round))
+    (tmp_path / "negotiations.ndjson").write_bytes(ndjson(negotiation))
+    (tmp_path / "organizations.ndjson").write_bytes(ndjson(child, parent))
+    (tmp_path / "posts.ndjson").write_bytes(ndjson(post))
+    files = [tmp_path / f"{n}.ndjson" for n in ("rounds", "posts", "negotiations", "organizations")]
+    code, out, err = run_cli(monkeypatch, capsys, target, *files)
+    assert code == 0, out + err
+    assert "organizations: 2 created" in out
+    assert "rounds: 1 created" in out
+    got = target_client.get(f"/v1/organizations/{new_id(1)}").json()
+    assert got["parent_id"] == new_id(2)
+    assert got["version"] == 1
+    assert target_client.get(f"/v1/rounds/{new_id(5)}").json()["negotiation_id"] == new_id(4)
+    assert target_client.get(f"/v1/negotiations/{new_id(4)}").json()["parties"] == [
+        UKRAINE,
+        new_id(2),
+    ]
+    # Each record created has its history: a create with every field it was given.
+    history = target_client.get(f"/v1/organizations/{new_id(2)}/history").json()["items"]
+    assert [(h["operation"], h["version"]) for h in history] == [("create", 1)]
+    assert history[0]["changes"]["parent_id"] == {"before": None, "after": UKRAINE}
+
+
+def test_upsert_updates_what_differs_and_leaves_the_rest(
+    target: str,
+    target_client: Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    before = target_client.get(f"/v1/officials/{MEDINSKY}").json()
+    others = all_pages(target_client, "/v1/officials", 200)
+    changed = {**before, "note": "Head of the Russian delegation (imported)."}
+    path = tmp_path / "officials.ndjson"
+    path.write_bytes(ndjson(*[changed if o["id"] == MEDINSKY else o for o in others]))
+    seq = query(target, "select last_seq from change_log")[0]["last_seq"]
+    code, out, err = run_cli(monkeypatch, capsys, target, path)
+    assert code == 0, out + err
+    assert f"officials: 0 created, 1 updated, {len(others) - 1} unchanged" in out
+    after = target_client.get(f"/v1/officials/{MEDINSKY}").json()
+    assert after["version"] == before["version"] + 1
+    assert after["note"] == changed["note"]
+    assert after["updated_at"] != before["updated_at"]
+    assert after["created_at"] == before["created_at"]
+    history = target_client.get(f"/v1/officials/{MEDINSKY}/history").json()["items"]
+    assert history[-1]["operation"] == "update"
+    assert history[-1]["version"] == after["version"]
+    assert history[-1]["changes"] == {
+        "note": {"before": before.get("note"), "after": changed["note"]}
+    }
+    changes = target_client.get("/v1/changes", params={"since": seq}).json()["items"]
+    assert [(c["id"], c["action"], c["version"]) for c in changes] == [
+        (MEDINSKY, "updated", after["version"])
+    ]
+    assert changes[0]["record"] == after
+    # The same file again changes nothing.
+    code, out, err = run_cli(monkeypatch, capsys, target, path)
+    assert code == 0, out + err
+    assert f"0 updated, {len(others)} unchanged" in out
+    assert query(target, "select last_seq from change_log")[0]["last_seq"] == seq + 1
+
+
+def test_dry_run_reports_and_writes_nothing(
+    target: str,
+    target_client: Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    current = target_client.get(f"/v1/officials/{MEDINSKY}").json()
+    path = tmp_path / "officials.ndjson"
+    path.write_bytes(
+        ndjson({**current, "note": "Dry."}, {"id": new_id(10), "name": "Dry Run Official"})
+    )
+    before = state(target)
+    code, out, err = run_cli(monkeypatch, capsys, target, path, "--dry-run")
+    assert code == 0, out + err
+    assert "officials: 1 created, 1 updated, 0 unchanged" in out
+    assert "dry run" in out
+    assert state(target) == before
+
+
+def test_partial_loads_the_good_lines_and_reports_the_rest(
+    target: str,
+    target_client: Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    organizations = tmp_path / "organizations.ndjson"
+    organizations.write_bytes(
+        ndjson(
+            {"id": new_id(20), "name": "Good one", "kind": "agency"},
+            {"id": new_id(21), "name": "Bad kind", "kind": "club"},
+            # Good in itself, but its parent is the bad line: it goes too.
+            {"id": new_id(22), "name": "Child of bad", "kind": "agency", "parent_id": new_id(21)},
+            {"id": new_id(23), "name": "Good two", "kind": "agency", "parent_id": new_id(20)},
+        )
+    )
+    code, out, err = run_cli(monkeypatch, capsys, target, organizations, "--partial")
+    assert code == 1, out + err
+    assert "organizations: 2 created, 0 updated, 0 unchanged, 2 rejected" in out
+    assert f"{organizations}:2: kind:" in err
+    assert f"{organizations}:3: parent_id: refers to {new_id(21)}" in err
+    assert target_client.get(f"/v1/organizations/{new_id(23)}").status_code == 200
+    assert target_client.get(f"/v1/organizations/{new_id(22)}").status_code == 404
+
+
+def test_every_bad_line_is_reported_and_nothing_written(
+    target: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    good = {
+        "official_id": MEDINSKY,
+        "post_id": new_id(3),
+        "kind": "nomination",
+        "status": "proposed",
+    }
+    path = tmp_path / "role-changes.ndjson"
+    path.write_bytes(
+        ndjson(
+            {**good, "id": new_id(30)},
+            b'{"official_id": "' + MEDINSKY.encode() + b'", ',  # malformed JSON
+            {**good, "colour": "red"},  # unknown field
+            good,  # fine
+            {**good, "announced_date": "2025-02-30"},  # no such day
+            {**good, "post_id": new_id(999)},  # dangling reference
+            {**good, "id": new_id(30)},  # duplicate id
+            b'{"official_id": "\xff\xfe"}',  # not UTF-8
+            {**good, "kind": "coronation"},  # not a kind
+        )
+    )
+    before = state(target)
+    code, out, err = run_cli(monkeypatch, capsys, target, path)
+    assert code == 1
+    assert "7 bad; nothing imported" in out
+    reported = {line.split(": ", 2)[0].rsplit(":", 1)[1]: line for line in err.splitlines()}
+    assert sorted(reported, key=int) == ["2", "3", "5", "6", "7", "8", "9"]
+    assert "not JSON" in reported["2"]
+    assert ": colour: " in reported["3"]
+    assert ": announced_date: not a calendar date" in reported["5"]
+    assert f": post_id: refers to {new_id(999)}" in reported["6"]
+    assert ": id: id " in reported["7"]
+    assert "also on line 1" in reported["7"]
+    assert "not UTF-8" in reported["8"]
+    assert ": kind: " in reported["9"]
+    assert state(target) == before
+
+
+def test_a_rule_only_sql_sees_fails_the_whole_import(
+    target: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Two effective appointments to one single-holder post, neither ended: the tenures'
+    # exclusion constraint refuses the second.
+    officials = tmp_path / "officials.ndjson"
+    officials.write_bytes(
+        ndjson({"id": new_id(40), "name": "First Holder"}, {"id": new_id(41), "name": "Second"})
+    )
+    posts = tmp_path / "posts.ndjson"
+    posts.write_bytes(ndjson({"id": new_id(42), "title": "One seat", "organization_id": UKRAINE}))
+    changes = tmp_path / "role-changes.ndjson"
+    appoint = {"post_id": new_id(42), "kind": "appointment", "status": "effective"}
+    changes.write_bytes(
+        ndjson(
+            {**appoint, "official_id": new_id(40), "effective_date": "2024-01-01"},
+            {**appoint, "official_id": new_id(41), "effective_date": "2024-06-01"},
+        )
+    )
+    before = state(target)
+    code, _, err = run_cli(monkeypatch, capsys, target, officials, posts, changes)
+    assert code == 1
+    assert "nothing written" in err
+    assert "one_holder_at_a_time" in err
+    assert state(target) == before
+
+
+def test_csv_with_an_unknown_column_is_refused(
+    target: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "organizations.csv"
+    path.write_bytes(b"id,name,kind,colour\r\n" + f"{new_id(50)},X,agency,red\r\n".encode())
+    before = state(target)
+    code, _, err = run_cli(monkeypatch, capsys, target, path)
+    assert code == 1
+    assert f"{path}:1: -: unknown column 'colour'" in err
+    assert state(target) == before

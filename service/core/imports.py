@@ -188,7 +188,9 @@ class Source:
 
 
 async def ndjson_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, Raw | FieldError]]:
-    """NDJSON: one record per ``\\n``-terminated line, numbered from 1; blank lines skipped."""
+    """NDJSON: one record per ``\n``-terminated line, numbered from 1; blank lines skipped; a
+    line that is not UTF-8 is an error (msgspec would take its bytes into strings as they are).
+    The lines of each chunk are checked together, line by line only when they fail."""
     number = 0
     rest = b""
     async for chunk in chunks:
@@ -196,12 +198,26 @@ async def ndjson_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int,
             continue
         lines = (rest + chunk).split(b"\n")
         rest = lines.pop()
+        try:
+            b"".join(lines).decode("utf-8")
+            valid = True
+        except UnicodeDecodeError:
+            valid = False
         for line in lines:
             number += 1
             if line.strip():
-                yield number, line
+                yield number, line if valid else _utf8(number, line)
     if rest.strip():
-        yield number + 1, rest
+        yield number + 1, _utf8(number + 1, rest)
+
+
+def _utf8(number: int, line: bytes) -> bytes | FieldError:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8: {exc.reason} at byte {exc.start + 1}"
+        return FieldError(message=message, source="body", line=number)
+    return line
 
 
 async def csv_records(
@@ -762,7 +778,7 @@ async def _checks(
         ]
         for real, stage, link in relations:
             constraints = await conn.fetch(
-                """select c.conname, c.contype, pg_get_constraintdef(c.oid) as def,
+                """select c.conname, c.contype::text, pg_get_constraintdef(c.oid) as def,
                           c.confrelid::regclass::text as target,
                           array(select a.attname from unnest(c.conkey) with ordinality k(n, i)
                                   join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.n
@@ -966,7 +982,8 @@ async def _write_records(conn: AnyConnection, target: _Staged) -> None:
         "changes jsonb) on commit drop"
     )
     # Updates first: what differs between the stored record, as the API reads it, and the line.
-    # Only the create fields count; jsonb compares values, not spellings.
+    # Only the create fields count; jsonb compares values, not spellings, and a member that is
+    # null counts as absent (as in the structs both decode to).
     await conn.execute(
         f"""insert into {written} (line, id, operation, version, changes)
             select s.line, s.id, 'update', cur.version + 1, d.changes
@@ -978,7 +995,8 @@ async def _write_records(conn: AnyConnection, target: _Staged) -> None:
                               'before', coalesce(o.old -> k, 'null'),
                               'after', coalesce(s.doc -> k, 'null'))) as changes
                      from unnest($1::text[]) k
-                    where coalesce(o.old -> k, 'null') <> coalesce(s.doc -> k, 'null')) d
+                    where jsonb_strip_nulls(coalesce(o.old -> k, 'null'))
+                          <> jsonb_strip_nulls(coalesce(s.doc -> k, 'null'))) d
              where d.changes is not null""",
         fields,
     )

@@ -6,6 +6,8 @@ reported, line by line, with the database exactly as before."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from service import cli, migrations
 from service.app import create_app
 from service.resources import registry
 from service.settings import Settings
-from tests.conftest import Client, Databases, all_pages, query
+from tests.conftest import Client, Databases, all_pages, live_server, make_key, query
 
 NAMES = list(registry.TABLES)
 
@@ -150,7 +152,9 @@ def target(databases: Databases) -> str:
 
 @pytest.fixture(scope="module")
 def target_client(target: str) -> Iterator[Client]:
+    """A client of ``target`` that writes (a key with the `write` scope)."""
     with TestClient(create_app(Settings(database_url=target))) as client:
+        client.headers["Authorization"] = f"Bearer {make_key(target)}"
         yield client
 
 
@@ -372,4 +376,147 @@ def test_csv_with_an_unknown_column_is_refused(
     code, _, err = run_cli(monkeypatch, capsys, target, path)
     assert code == 1
     assert f"{path}:1: -: unknown column 'colour'" in err
+    assert state(target) == before
+
+
+def _advisory_locks(url: str) -> int:
+    rows = query(url, "select count(*) from pg_locks where locktype = 'advisory'")
+    return int(rows[0]["count"])
+
+
+def test_post_imports_creates_and_reports(target: str, target_client: Client) -> None:
+    body = ndjson(
+        {"id": new_id(60), "name": "Posted agency", "kind": "agency", "parent_id": new_id(61)},
+        {"id": new_id(61), "name": "Posted state", "kind": "state", "country_code": "MD"},
+    )
+    response = target_client.post(
+        "/v1/imports",
+        params={"resource": "organizations"},
+        content=body,
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["resources"]["organizations"]["created"] == 2
+    assert report["last_seq"] == query(target, "select last_seq from change_log")[0]["last_seq"]
+    assert target_client.get(f"/v1/organizations/{new_id(60)}").json()["parent_id"] == new_id(61)
+    # The history names the API key that imported.
+    entry = target_client.get(f"/v1/organizations/{new_id(60)}/history").json()["items"][0]
+    assert entry["api_key_id"] is not None
+
+
+def test_post_imports_lists_every_bad_line_as_a_problem(target: str, target_client: Client) -> None:
+    body = ndjson(
+        {"name": "Fine", "kind": "agency"},
+        {"name": "", "kind": "agency"},
+        {"name": "Fine too", "kind": "agency"},
+        {"name": "Orphan", "kind": "agency", "parent_id": new_id(998)},
+    )
+    before = state(target)
+    response = target_client.post(
+        "/v1/imports?resource=organizations",
+        content=body,
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "/problems/invalid-import"
+    assert [(e["line"], e["field"], e["source"]) for e in problem["errors"]] == [
+        (2, "name", "body"),
+        (4, "parent_id", "body"),
+    ]
+    assert state(target) == before
+
+
+def test_post_imports_takes_csv(target_client: Client) -> None:
+    body = (
+        "id,name,kind,other_names,note\r\n"
+        f'{new_id(70)},"Quoted, with a comma",agency,"[{{""name"":""Агентство"",""lang"":""ru""}}]",\r\n'
+    ).encode()
+    response = target_client.post(
+        "/v1/imports?resource=organizations",
+        content=body,
+        headers={"Content-Type": "text/csv; charset=utf-8"},
+    )
+    assert response.status_code == 200, response.text
+    got = target_client.get(f"/v1/organizations/{new_id(70)}").json()
+    assert got["name"] == "Quoted, with a comma"
+    assert got["other_names"] == [{"name": "Агентство", "lang": "ru", "note": None}]
+    assert got["note"] is None
+
+
+def test_post_imports_refuses_other_media_types_and_anonymous_clients(
+    target: str, target_client: Client
+) -> None:
+    before = state(target)
+    body = ndjson({"name": "X", "kind": "agency"})
+    wrong = target_client.post(
+        "/v1/imports?resource=organizations",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert wrong.status_code == 415
+    with TestClient(create_app(Settings(database_url=target))) as nobody:
+        refused = nobody.post(
+            "/v1/imports?resource=organizations",
+            content=body,
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+    assert refused.status_code == 401
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert state(target) == before
+
+
+def test_post_imports_caps_the_body(target: str, target_client: Client) -> None:
+    key = target_client.headers["Authorization"]
+    lines = ndjson(*({"name": f"Capped {i}", "kind": "agency"} for i in range(50)))
+    before = state(target)
+    settings = Settings(database_url=target, import_max_bytes=len(lines) - 1)
+    with TestClient(create_app(settings)) as capped:
+        capped.headers["Authorization"] = key
+        announced = capped.post(
+            "/v1/imports?resource=organizations",
+            content=lines,
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+        assert announced.status_code == 413, announced.text
+
+        def chunked() -> Iterator[bytes]:
+            for start in range(0, len(lines), 100):
+                yield lines[start : start + 100]
+
+        streamed = capped.post(
+            "/v1/imports?resource=organizations",
+            content=chunked(),
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+        assert streamed.status_code == 413, streamed.text
+        assert streamed.json()["type"] == "/problems/too-large"
+    assert state(target) == before
+
+
+def test_a_client_that_disconnects_mid_upload_imports_nothing(target: str) -> None:
+    key = make_key(target)
+    before = state(target)
+    lines = ndjson(*({"name": f"Cut off {i}", "kind": "agency"} for i in range(200)))
+    with live_server(target) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as raw:
+            raw.sendall(
+                b"POST /v1/imports?resource=organizations HTTP/1.1\r\n"
+                b"Host: 127.0.0.1\r\n"
+                b"Authorization: Bearer " + key.encode() + b"\r\n"
+                b"Content-Type: application/x-ndjson\r\n"
+                b"Content-Length: " + str(len(lines) * 10).encode() + b"\r\n\r\n" + lines
+            )
+            # The import has begun (it holds its lock) when the client goes away.
+            deadline = time.monotonic() + 20
+            while _advisory_locks(target) == 0:
+                assert time.monotonic() < deadline, "the import never started"
+                time.sleep(0.05)
+        deadline = time.monotonic() + 20
+        while _advisory_locks(target) > 0:
+            assert time.monotonic() < deadline, "the import still runs after the client left"
+            time.sleep(0.05)
     assert state(target) == before

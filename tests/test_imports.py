@@ -430,9 +430,10 @@ def test_post_imports_lists_every_bad_line_as_a_problem(target: str, target_clie
 
 
 def test_post_imports_takes_csv(target_client: Client) -> None:
+    other_names = '"[{""name"":""Агентство"",""lang"":""ru""}]"'
     body = (
         "id,name,kind,other_names,note\r\n"
-        f'{new_id(70)},"Quoted, with a comma",agency,"[{{""name"":""Агентство"",""lang"":""ru""}}]",\r\n'
+        f'{new_id(70)},"Quoted, with a comma",agency,{other_names},\r\n'
     ).encode()
     response = target_client.post(
         "/v1/imports?resource=organizations",

@@ -512,12 +512,32 @@ def _parse(staged: _Staged, number: int, raw: Raw | FieldError) -> None:
         return
     ident = item.id
     staged.rows.append(
-        (number, ident, item.version, item.created_at, item.updated_at, *params, item)
+        (
+            number,
+            ident,
+            item.version,
+            item.created_at,
+            item.updated_at,
+            *params,
+            _created(item, table.create.__struct_fields__),
+        )
     )
     for link, rows in link_values:
         out = staged.link_rows[link.field]
         for position, values in enumerate(rows, 1):
             out.append((number, ident, position, *values))
+
+
+def _created(item: Any, fields: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """The line's history ``changes`` should it create its record — each create field it sets,
+    before null — as ``history.changes_between`` gives them for a create through the API. Made
+    here, where it is one dict per line, rather than in SQL, where it is a function call per
+    field; an update compares the stored record with the ``after`` values."""
+    return {
+        name: {"before": None, "after": value}
+        for name in fields
+        if (value := getattr(item, name)) is not None
+    }
 
 
 def _reject(staged: _Staged, number: int, errors: list[FieldError]) -> None:
@@ -576,6 +596,7 @@ async def _run(
     # A large import outlives the pool's per-statement limits.
     await conn.execute("set local statement_timeout = 0")
     await conn.execute("set local idle_in_transaction_session_timeout = 0")
+    await _more_temp_buffers(conn)
     if not await conn.fetchval("select pg_try_advisory_xact_lock($1)", LOCK_KEY):
         raise ProblemError(409, "import-running", "Another import is running; retry when it ends.")
     last_seq_before: int = await conn.fetchval("select last_seq from change_log")
@@ -632,6 +653,18 @@ async def _run(
         seconds,
         error_count,
     )
+
+
+async def _more_temp_buffers(conn: AnyConnection) -> None:
+    """Room for the staging tables in memory (the default, 8 MB, sends a large import's staging
+    to disk and back; they are allocated as used). A session may set it only before it first
+    uses a temporary table, so it is set for the session; a connection that used temporary
+    tables before keeps what it had."""
+    try:
+        async with conn.transaction():
+            await conn.execute("set temp_buffers = '512MB'")
+    except asyncpg.InvalidParameterValueError:
+        pass
 
 
 async def _stage(
@@ -759,9 +792,9 @@ async def _checks(
         checks.append(
             _Check(
                 name,
-                f"select s.line, 'id', 'id ' || s.id || ' is also on line ' || f.line "
-                f"from {s} s join lateral (select min(line) as line from {s} o "
-                f"where o.id = s.id) f on f.line < s.line",
+                f"select s.line, 'id', 'id ' || s.id || ' is also on line ' || s.first "
+                f"from (select line, id, min(line) over (partition by id) as first from {s}) s "
+                "where s.line > s.first",
             )
         )
         checks.append(
@@ -841,22 +874,27 @@ def _reference_check(
     referenced: str = con["target"]
     present = " and ".join(f"s.{c} is not null" for c in cols)
     match = " and ".join(f"t.{r} = s.{c}" for c, r in zip(cols, refcols, strict=True))
-    alternatives = [f"exists (select from {referenced} t where {match})"]
+    # Where the referenced row may be: stored, or staged in this import. Each is a NOT EXISTS
+    # of its own (an anti-join), which PostgreSQL runs as one hash join over the whole import.
+    places = [referenced]
     if referenced == "accord_records":
-        for other in staged.values():
-            alternatives.append(f"exists (select from {other.staging} t where t.id = s.{cols[0]})")
+        places += [other.staging for other in staged.values()]
     elif referenced in by_table and by_table[referenced] in staged:
-        other = staged[by_table[referenced]]
-        alternatives.append(f"exists (select from {other.staging} t where {match})")
+        places.append(staged[by_table[referenced]].staging)
     else:
         # A list table of a staged resource (a delegation's party among its negotiation's).
-        for other in staged.values():
-            for other_link in other.table.links:
-                if other_link.table == referenced:
-                    alternatives.append(
-                        f"exists (select from {other.link_staging[other_link.field]} t "
-                        f"where {match})"
-                    )
+        places += [
+            other.link_staging[other_link.field]
+            for other in staged.values()
+            for other_link in other.table.links
+            if other_link.table == referenced
+        ]
+    if referenced == "accord_records":
+        absent = [
+            f"not exists (select from {place} t where t.id = s.{cols[0]})" for place in places
+        ]
+    else:
+        absent = [f"not exists (select from {place} t where {match})" for place in places]
     # A composite reference (a memorandum's round, of its negotiation) is named by its own
     # column rather than the shared one.
     column = next((c for c in cols if c != "negotiation_id"), cols[0])
@@ -865,9 +903,7 @@ def _reference_check(
     what = f"{referenced} ({', '.join(refcols)})"
     sql = (
         f"select s.line, {field_name}, 'refers to ' || {shown} || ', found neither in "
-        f"{what} nor in this import' from {stage} s where {present} and not ("
-        + " or ".join(alternatives)
-        + ")"
+        f"{what} nor in this import' from {stage} s where {present} and " + " and ".join(absent)
     )
     return _Check(name, sql, reference=True)
 
@@ -890,9 +926,9 @@ def _unique_checks(
     checks = [
         _Check(
             name,
-            f"select s.line, {field_name}, '({listed}) also on line ' || f.line "
-            f"from {stage} s join lateral (select min(o.line) as line from {stage} o "
-            f"where {same}) f on f.line < s.line where {present}",
+            f"select s.line, {field_name}, '({listed}) also on line ' || s.first "
+            f"from (select *, min(line) over (partition by {listed}) as first from {stage} s "
+            f"where {present}) s where s.line > s.first",
         )
     ]
     if link is None:
@@ -993,10 +1029,10 @@ async def _write_records(conn: AnyConnection, target: _Staged) -> None:
              cross join lateral (
                    select jsonb_object_agg(k, jsonb_build_object(
                               'before', coalesce(o.old -> k, 'null'),
-                              'after', coalesce(s.doc -> k, 'null'))) as changes
+                              'after', coalesce(s.doc -> k -> 'after', 'null'))) as changes
                      from unnest($1::text[]) k
                     where jsonb_strip_nulls(coalesce(o.old -> k, 'null'))
-                          <> jsonb_strip_nulls(coalesce(s.doc -> k, 'null'))) d
+                          <> jsonb_strip_nulls(coalesce(s.doc -> k -> 'after', 'null'))) d
              where d.changes is not null""",
         fields,
     )
@@ -1015,14 +1051,9 @@ async def _write_records(conn: AnyConnection, target: _Staged) -> None:
         )
     status = await conn.execute(
         f"""insert into {written} (line, id, operation, version, changes)
-            select s.line, s.id, 'create', coalesce(s.version, 1), (
-                   select coalesce(jsonb_object_agg(k, jsonb_build_object(
-                              'before', null, 'after', s.doc -> k)), '{{}}')
-                     from unnest($1::text[]) k
-                    where coalesce(s.doc -> k, 'null') <> 'null')
+            select s.line, s.id, 'create', coalesce(s.version, 1), s.doc
               from {s} s
-             where not exists (select from {table.table} t where t.id = s.id)""",
-        fields,
+             where not exists (select from {table.table} t where t.id = s.id)"""
     )
     target.report.created = int(status.split()[-1])
     if target.report.created:

@@ -105,7 +105,7 @@ class ImportReport(msgspec.Struct, kw_only=True):
 
 
 class BadLinesError(Exception):
-    """Bad lines in an import that is not partial: nothing was written."""
+    """Bad lines in an import that is not partial, or only bad lines: nothing was written."""
 
     def __init__(self, report: ImportReport) -> None:
         super().__init__(f"{report.error_count} bad lines")
@@ -631,7 +631,10 @@ async def _run(
 
     error_count = sum(len(s.bad) for s in staged.values())
     _list_errors(staged)
-    if error_count and not partial:
+    lines = sum(target.lines for target in staged.values())
+    # A partial import with no good line (a CSV whose header is wrong, a body of one bad
+    # line) has nothing to load: it fails as a whole.
+    if error_count and (not partial or error_count == lines):
         seconds.total = time.perf_counter() - started
         raise BadLinesError(
             _report(staged, last_seq_before, dry_run, partial, seconds, error_count)
@@ -1153,7 +1156,7 @@ def summary(report: ImportReport) -> str:
         )
     s = report.seconds
     rate = report.rows / s.total if s.total else 0.0
-    if report.error_count and not report.partial:
+    if report.error_count and (not report.partial or report.error_count == report.rows):
         outcome = "nothing imported"
     elif report.dry_run:
         outcome = "dry run: nothing written"

@@ -8,7 +8,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator
 from datetime import UTC, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -20,7 +21,7 @@ import msgspec
 from service import commands, migrations
 from service import seed as worked_example
 from service.core import auth, database, imports
-from service.core.problems import ProblemError
+from service.core.problems import FieldError, ProblemError
 from service.embedded import resolve_url
 from service.resources import registry
 from service.settings import Settings
@@ -224,8 +225,44 @@ def serve(
     )
 
 
+class _ImportProgress:
+    """The progress bar of ``accord import`` (on stderr, when it is a terminal): bytes read
+    of all the files, their rate and ETA, and the lines read per second."""
+
+    def __init__(self, total: int) -> None:
+        from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
+
+        self.bar = tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc="import",
+            file=sys.stderr,
+            disable=not sys.stderr.isatty(),
+        )
+        self.lines = 0
+        self.started = time.monotonic()
+
+    def read(self, size: int) -> None:
+        self.bar.update(size)
+
+    async def counted(
+        self, lines: AsyncIterator[tuple[int, imports.Raw | FieldError]]
+    ) -> AsyncIterator[tuple[int, imports.Raw | FieldError]]:
+        async for item in lines:
+            self.lines += 1
+            if not self.lines % 10_000:
+                rate = self.lines / max(time.monotonic() - self.started, 1e-9)
+                self.bar.set_postfix_str(f"{rate:,.0f} lines/s", refresh=False)
+            yield item
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def _import_sources(
-    files: list[Path], resource: str | None, progress: Callable[[int], None]
+    files: list[Path], resource: str | None, progress: _ImportProgress
 ) -> list[imports.Source]:
     """Each file as a source: its resource from ``--resource`` or its name, its format from
     its extension."""
@@ -239,14 +276,14 @@ def _import_sources(
                 f"{path}: no resource {name!r} (use --resource, one of: "
                 f"{', '.join(registry.TABLES)})"
             )
-        chunks = imports.file_chunks(str(path), progress=progress)
+        chunks = imports.file_chunks(str(path), progress=progress.read)
         if path.suffix == ".csv":
             lines = imports.csv_records(chunks, registry.TABLES[name])
         elif path.suffix in (".ndjson", ".jsonl"):
             lines = imports.ndjson_lines(chunks)
         else:
             raise SystemExit(f"{path}: not .ndjson or .csv")
-        sources.append(imports.Source(resource=name, lines=lines, name=str(path)))
+        sources.append(imports.Source(resource=name, lines=progress.counted(lines), name=str(path)))
     return sources
 
 
@@ -255,22 +292,11 @@ async def import_files(
 ) -> int:
     """``accord import``: a progress bar on a terminal, a summary, the bad lines as
     FILE:LINE: field: message; non-zero when any line was bad."""
-    from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
-
     for path in files:
         if not path.is_file():
             raise SystemExit(f"{path}: no such file")
-    total = sum(path.stat().st_size for path in files)
-    bar = tqdm(
-        total=total,
-        unit="B",
-        unit_scale=True,
-        unit_divisor=1024,
-        desc="import",
-        file=sys.stderr,
-        disable=not sys.stderr.isatty(),
-    )
-    sources = _import_sources(files, resource, bar.update)
+    bar = _ImportProgress(sum(path.stat().st_size for path in files))
+    sources = _import_sources(files, resource, bar)
     conn = await _connect(settings)
     try:
         await database.init_connection(conn)

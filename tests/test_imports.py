@@ -22,6 +22,7 @@ from litestar.testing import TestClient
 from bench import imports as bench_imports
 from service import cli, migrations
 from service.app import create_app
+from service.core import imports
 from service.resources import registry
 from service.settings import Settings
 from tests.conftest import Client, Databases, all_pages, live_server, make_key, query
@@ -619,3 +620,23 @@ def test_a_client_that_disconnects_mid_upload_imports_nothing(target: str) -> No
             assert time.monotonic() < deadline, "the import still runs after the client left"
             time.sleep(0.05)
     assert state(target) == before
+
+
+def test_one_import_runs_at_a_time(target: str, target_client: Client) -> None:
+    loop = asyncio.new_event_loop()
+    holder = loop.run_until_complete(asyncpg.connect(target))
+    try:
+        # Another import holds the lock (taken here as an import takes it).
+        loop.run_until_complete(holder.execute("select pg_advisory_lock($1)", imports.LOCK_KEY))
+        before = state(target)
+        response = target_client.post(
+            "/v1/imports?resource=organizations",
+            content=ndjson({"name": "Waiting", "kind": "agency"}),
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+        assert response.status_code == 409, response.text
+        assert response.json()["type"] == "/problems/import-running"
+        assert state(target) == before
+    finally:
+        loop.run_until_complete(holder.close())
+        loop.close()

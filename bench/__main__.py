@@ -33,6 +33,7 @@ import asyncpg
 import psutil
 
 from bench import data, load, pgbouncer
+from bench import imports as bench_imports
 from service import embedded, migrations, seed
 from service.core import auth
 from service.core.database import init_connection
@@ -594,6 +595,10 @@ async def explain(url: str, samples: dict[str, Any]) -> list[str]:
     return lines
 
 
+IMPORT_ROWS_IN_RUN = 100_000
+"""Up to this many rows (--smoke, --quick), a run also imports as many role changes."""
+
+
 def run(options: Options, server: str, database: str) -> None:
     """Load, measure and report, in database ``database`` on ``server``."""
     started = time.perf_counter()
@@ -647,6 +652,10 @@ def run(options: Options, server: str, database: str) -> None:
                 f"get_by_id Accord / FastAPI+SQLAlchemy+pydantic, {row.workers} worker(s): "
                 f"{times:.2f}x"
             )
+    if options.rows <= IMPORT_ROWS_IN_RUN:
+        # The import's own benchmark at this size (a full run's million rows is
+        # `python -m bench.imports`'s, which takes longer than the rest).
+        print("\n".join(bench_imports.run(server, options.rows)))
     get_row = next(row for row in rows if row.scenario == "get_by_id")
     print(f"bench finished in {time.perf_counter() - started:.0f} s")
     print(f"get_by_id ratio to floor: {get_row.ratio():.2f}")

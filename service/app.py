@@ -71,6 +71,9 @@ TAGS = [
     Tag(name="timeline", description="Everything dated, in one chronological feed."),
     Tag(name="search", description="Find anything by name, title or words."),
     Tag(name="changes", description="Every create, update and delete, to keep a copy in sync."),
+    Tag(
+        name="imports", description="Records in bulk, NDJSON or CSV: validated first, all or none."
+    ),
     Tag(name="keys", description="API keys, for a key with the `admin` scope."),
     Tag(
         name="webhooks",

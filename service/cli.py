@@ -8,6 +8,8 @@ import asyncio
 import json
 import os
 import sys
+import time
+from collections.abc import AsyncIterator
 from datetime import UTC, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -18,8 +20,10 @@ import msgspec
 
 from service import commands, migrations
 from service import seed as worked_example
-from service.core import auth, database
+from service.core import auth, database, imports
+from service.core.problems import FieldError, ProblemError
 from service.embedded import resolve_url
+from service.resources import registry
 from service.settings import Settings
 
 
@@ -221,6 +225,103 @@ def serve(
     )
 
 
+class _ImportProgress:
+    """The progress bar of ``accord import`` (on stderr, when it is a terminal): bytes read
+    of all the files, their rate and ETA, and the lines read per second."""
+
+    def __init__(self, total: int) -> None:
+        from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
+
+        self.bar = tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc="import",
+            file=sys.stderr,
+            disable=not sys.stderr.isatty(),
+        )
+        self.lines = 0
+        self.started = time.monotonic()
+
+    def read(self, size: int) -> None:
+        self.bar.update(size)
+
+    async def counted(
+        self, lines: AsyncIterator[tuple[int, imports.Raw | FieldError]]
+    ) -> AsyncIterator[tuple[int, imports.Raw | FieldError]]:
+        async for item in lines:
+            self.lines += 1
+            if not self.lines % 10_000:
+                rate = self.lines / max(time.monotonic() - self.started, 1e-9)
+                self.bar.set_postfix_str(f"{rate:,.0f} lines/s", refresh=False)
+            yield item
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _import_sources(
+    files: list[Path], resource: str | None, progress: _ImportProgress
+) -> list[imports.Source]:
+    """Each file as a source: its resource from ``--resource`` or its name, its format from
+    its extension."""
+    if resource is not None and len(files) > 1:
+        raise SystemExit("--resource names the resource of one file; name the files instead")
+    sources = []
+    for path in files:
+        name = resource or path.name.split(".", 1)[0]
+        if name not in registry.TABLES:
+            raise SystemExit(
+                f"{path}: no resource {name!r} (use --resource, one of: "
+                f"{', '.join(registry.TABLES)})"
+            )
+        chunks = imports.file_chunks(str(path), progress=progress.read)
+        if path.suffix == ".csv":
+            lines = imports.csv_records(chunks, registry.TABLES[name])
+        elif path.suffix in (".ndjson", ".jsonl"):
+            lines = imports.ndjson_lines(chunks)
+        else:
+            raise SystemExit(f"{path}: not .ndjson or .csv")
+        sources.append(imports.Source(resource=name, lines=progress.counted(lines), name=str(path)))
+    return sources
+
+
+async def import_files(
+    settings: Settings, files: list[Path], resource: str | None, partial: bool, dry_run: bool
+) -> int:
+    """``accord import``: a progress bar on a terminal, a summary, the bad lines as
+    FILE:LINE: field: message; non-zero when any line was bad."""
+    for path in files:
+        if not path.is_file():
+            raise SystemExit(f"{path}: no such file")
+    bar = _ImportProgress(sum(path.stat().st_size for path in files))
+    sources = _import_sources(files, resource, bar)
+    conn = await _connect(settings)
+    try:
+        await database.init_connection(conn)
+        try:
+            report = await imports.run(
+                conn, sources, tables=registry.TABLES, partial=partial, dry_run=dry_run
+            )
+        except imports.BadLinesError as failed:
+            report = failed.report
+        except ProblemError as problem:
+            bar.close()
+            print(f"import failed, nothing written: {problem.detail}", file=sys.stderr)
+            return 1
+    finally:
+        bar.close()
+        await conn.close()
+    print(imports.summary(report))
+    files_of = {source.resource: source.name for source in sources}
+    for name, outcome in report.resources.items():
+        for error in outcome.errors:
+            where = f"{files_of[name]}:{error.line}"
+            print(f"{where}: {error.field or '-'}: {error.message}", file=sys.stderr)
+    return 1 if report.error_count else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     args = commands.parser().parse_args(argv)
@@ -245,6 +346,10 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(list_keys(settings))
     elif args.command == "keys":
         return asyncio.run(revoke_key(settings, args.id))
+    elif args.command == "import":
+        return asyncio.run(
+            import_files(settings, args.files, args.resource, args.partial, args.dry_run)
+        )
     elif args.command == "openapi":
         return write_openapi(args.output, args.check)
     return 0

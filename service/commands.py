@@ -77,6 +77,27 @@ def parser(prog: str = "accord", more: Sequence[tuple[str, str]] = ()) -> argpar
     revoke = keys_commands.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("id", type=UUID)
 
+    imports = commands.add_parser(
+        "import",
+        help="import NDJSON or CSV files of records, all or nothing",
+        description="Import records from NDJSON or CSV files (as the exports write them) in "
+        "one transaction: every line is validated as the API would (references within the "
+        "files, in any order, and to stored records), every bad line listed as FILE:LINE, "
+        "and nothing written unless all are good (or --partial). A line whose id exists "
+        "updates that record when it differs. Each file's resource is --resource or its name "
+        "(role-changes.ndjson, officials.csv).",
+    )
+    imports.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    imports.add_argument("--resource", help="the resource of the (one) file, e.g. role-changes")
+    imports.add_argument(
+        "--partial", action="store_true", help="load the good lines and report the bad ones"
+    )
+    imports.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="report what would be created and updated; write nothing",
+    )
+
     openapi = commands.add_parser("openapi", help="write the OpenAPI contract")
     openapi.add_argument("--output", type=Path, default=CONTRACT)
     openapi.add_argument(

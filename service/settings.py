@@ -67,6 +67,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     webhook_concurrency: Annotated[int, msgspec.Meta(ge=0, le=100)] = 4
     """Webhook deliveries this process sends at once (to different endpoints: one endpoint's go
     one at a time, in order); 0: this process sends none (an API-only replica)."""
+    import_max_bytes: Annotated[int, msgspec.Meta(ge=1)] = 1 << 30
+    """The largest body ``POST /v1/imports`` takes (413 beyond, nothing imported); the
+    command line's ``accord import`` has no limit."""
     cors_origins: tuple[Origin, ...] = ()
     """Origins whose pages may call the API from a browser (CORS); none: CORS is off."""
 

@@ -18,6 +18,7 @@ from uuid import UUID
 
 import asyncpg
 import hypothesis
+import msgspec
 import pytest
 import schemathesis
 from litestar import Litestar
@@ -124,6 +125,12 @@ def map_case(
     if case.query and "cursor" in case.query and not negative:
         del case.query["cursor"]
     return case
+
+
+@schemathesis.serializer("application/x-ndjson")
+def ndjson(_: Any, value: Any) -> bytes:
+    """An import's NDJSON body (`POST /v1/imports`): the generated record as one line."""
+    return msgspec.json.encode(value) + b"\n"
 
 
 @schema.parametrize()

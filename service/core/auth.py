@@ -220,6 +220,9 @@ async def _json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
 WRITE = [require("write"), _rate_limit, _json_body]
 """The guards on every write operation: a key with the `write` scope, within its rate limit,
 then a JSON body."""
+BULK_WRITE = [require("write"), _rate_limit]
+"""The guards on an import: a key with the `write` scope, within its rate limit; the body is
+NDJSON or CSV, which the handler checks."""
 ADMIN_WRITE = [require("admin"), _rate_limit, _json_body]
 """The same for managing API keys, with the `admin` scope."""
 ADMIN_ACTION = [require("admin"), _rate_limit]

@@ -31,6 +31,8 @@ class FieldError(msgspec.Struct, omit_defaults=True):
     """Dotted path of the failing field or the name of the failing parameter."""
     source: str | None = None
     """Where the field was: body, query, path or header."""
+    line: int | None = None
+    """In an import: the line of the body (or file) the error is on, from 1."""
 
 
 class Problem(msgspec.Struct, omit_defaults=True):

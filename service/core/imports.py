@@ -1,0 +1,1170 @@
+"""The import engine: many records of any resources in one transaction, validated exactly as
+the API validates one, loaded set-based.
+
+An import reads sources — a resource name and its lines (NDJSON bytes, CSV records or records
+already parsed, e.g. from Popolo) — into staging tables by binary ``COPY`` while it parses, each
+line decoded into the resource's *import struct* (its create struct, plus the ``id``,
+``version`` and timestamps an export carries) and put through the resource's ``params`` (the
+API's own rules). Then set-based SQL finds every bad line at once — duplicate ids, references
+found neither in the database nor in the import (the foreign keys of the record tables and of
+their lists, read from PostgreSQL's catalog), the tables' CHECK constraints, unique
+constraints — and, unless the import is partial, stops there: nothing is written. Otherwise
+it writes every resource in ``registry.TABLES`` order (whatever order the sources came in):
+new ids inserted with their version and timestamps as given (so an export re-imported reads
+back byte for byte), existing ids updated only where something differs (version + 1),
+the lists of written records replaced, and one history row per written record — the change
+log — in one statement at the end, numbered as the API numbers its writes. Anything a set-based
+check cannot see (a trigger's rule, an exclusion constraint) fails the whole transaction with
+the API's problem for it.
+
+One import runs at a time (a transaction-level advisory lock): two imports would otherwise
+contend for the same rows and the change log's counter row for their whole length."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import re
+import time
+import types
+import typing
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from service.core.database import AnyConnection
+from service.core.problems import FieldError, ProblemError, problem_from_postgres
+from service.core.tables import Link, Table
+
+BATCH = 10_000
+"""Lines parsed between two COPYs: large enough that a COPY's round trips do not count, small
+enough that PostgreSQL stores one batch while Python parses the next."""
+LISTED_ERRORS = 1000
+"""Bad lines listed in a report (all are counted)."""
+LOCK_KEY = 0x61636364_696D7074  # "accdimpt"
+"""The advisory lock that makes imports take turns."""
+_KEPT = ("id", "version", "created_at", "updated_at")
+"""What an import line may carry besides the create fields, kept when the record is created."""
+
+Raw = bytes | dict[str, Any]
+"""One line: NDJSON bytes, or a record already parsed (CSV, Popolo)."""
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+class ResourceReport(msgspec.Struct, kw_only=True):
+    """What an import did (or, in a dry run, would do) with one resource's lines."""
+
+    created: int = 0
+    updated: int = 0
+    """Existing ids whose values differed: version + 1, a history entry."""
+    unchanged: int = 0
+    """Existing ids whose values were the same: nothing written."""
+    rejected: int = 0
+    """Bad lines (and, in a partial import, lines referring to them): not written."""
+    errors: list[FieldError] = msgspec.field(default_factory=list)
+    """Each bad line's errors, in line order (the first 1000 of the import)."""
+
+
+class PhaseSeconds(msgspec.Struct, kw_only=True):
+    """Where the time went: Python's part (parse), PostgreSQL's (the rest)."""
+
+    parse: float = 0.0
+    """Decoding and validating lines (Python), copy waits excluded."""
+    copy: float = 0.0
+    """Waiting for COPY into the staging tables beyond what parsing overlapped."""
+    checks: float = 0.0
+    """Set-based checks: duplicates, references, CHECK and unique constraints."""
+    write: float = 0.0
+    """Inserts and updates of the records and their lists (and their triggers)."""
+    history: float = 0.0
+    """The history (change log) rows."""
+    total: float = 0.0
+
+
+class ImportReport(msgspec.Struct, kw_only=True):
+    """The outcome of an import."""
+
+    resources: dict[str, ResourceReport]
+    """By collection name (`role-changes`), in the order written."""
+    rows: int
+    """Lines read, good and bad."""
+    error_count: int
+    """Bad lines in all (only the first 1000 are listed)."""
+    last_seq: int
+    """The change log's last `seq` after the import (before it, in a dry run or on errors)."""
+    dry_run: bool
+    partial: bool
+    seconds: PhaseSeconds
+
+
+class BadLinesError(Exception):
+    """Bad lines in an import that is not partial, or only bad lines: nothing was written."""
+
+    def __init__(self, report: ImportReport) -> None:
+        super().__init__(f"{report.error_count} bad lines")
+        self.report = report
+
+    def problem(self) -> ProblemError:
+        errors = [error for rep in self.report.resources.values() for error in rep.errors]
+        listed = len(errors)
+        more = f" (the first {listed} listed)" if listed < self.report.error_count else ""
+        return ProblemError(
+            422,
+            "invalid-import",
+            f"{self.report.error_count} bad lines{more}; nothing was imported.",
+            errors=errors,
+        )
+
+
+# --- import structs ----------------------------------------------------------------------------
+
+
+def import_struct(table: Table[Any, Any]) -> type[msgspec.Struct]:
+    """A resource's create struct (same fields, types and rules, unknown fields refused), plus
+    what an export line carries besides: ``id``, ``version``, ``created_at``, ``updated_at``
+    (kept when creating) and the read-only values (``disputed``, derived lists) accepted and
+    ignored, since they are computed from other records."""
+    kept: list[tuple[str, Any, Any]] = [
+        ("id", UUID | None, None),
+        ("version", Annotated[int, msgspec.Meta(ge=1)] | None, None),
+        ("created_at", datetime | None, None),
+        ("updated_at", datetime | None, None),
+    ]
+    ignored = [(name, Any, None) for name in _ignored(table)]
+    return msgspec.defstruct(
+        f"{table.create.__name__.removesuffix('Create')}Import",
+        [*kept, *ignored],
+        bases=(table.create,),
+        kw_only=True,
+        forbid_unknown_fields=True,
+        module=table.create.__module__,
+    )
+
+
+def _ignored(table: Table[Any, Any]) -> list[str]:
+    """The record's read-only fields (``disputed``, derived lists)."""
+    create_fields = set(table.create.__struct_fields__)
+    return [
+        name
+        for name in table.record.__struct_fields__
+        if name not in create_fields and name not in _KEPT
+    ]
+
+
+_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]*)`$")
+
+
+def validation_error(exc: msgspec.ValidationError, line: int) -> FieldError:
+    """A msgspec error as the API reports it: the message and the dotted path of the field."""
+    text = str(exc)
+    found = _AT.match(text)
+    message, path = (found["message"], found["path"]) if found else (text, None)
+    name = path.lstrip(".") if path else None
+    unknown = _UNKNOWN.match(message)
+    if unknown:
+        name = f"{name}.{unknown['name']}" if name else unknown["name"]
+    return FieldError(message=message, field=name or None, source="body", line=line)
+
+
+# --- line sources ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Source:
+    """One resource's lines: ``lines`` yields ``(line number, line)``; ``name`` (a file name)
+    is for messages."""
+
+    resource: str
+    lines: AsyncIterable[tuple[int, Raw | FieldError]]
+    name: str = ""
+
+
+async def ndjson_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, Raw | FieldError]]:
+    """NDJSON: one record per ``\n``-terminated line, numbered from 1; blank lines skipped; a
+    line that is not UTF-8 is an error (msgspec would take its bytes into strings as they are).
+    The lines of each chunk are checked together, line by line only when they fail."""
+    number = 0
+    rest = b""
+    async for chunk in chunks:
+        if not chunk:
+            continue
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        try:
+            b"".join(lines).decode("utf-8")
+            valid = True
+        except UnicodeDecodeError:
+            valid = False
+        for line in lines:
+            number += 1
+            if line.strip():
+                yield number, line if valid else _utf8(number, line)
+    if rest.strip():
+        yield number + 1, _utf8(number + 1, rest)
+
+
+def _utf8(number: int, line: bytes) -> bytes | FieldError:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8: {exc.reason} at byte {exc.start + 1}"
+        return FieldError(message=message, source="body", line=number)
+    return line
+
+
+async def csv_records(
+    chunks: AsyncIterable[bytes], table: Table[Any, Any]
+) -> AsyncIterator[tuple[int, Raw | FieldError]]:
+    """CSV as the export writes it (RFC 4180, a header of field names): each record as the
+    dict its NDJSON line would decode to, numbered by the line where it starts. An empty cell
+    is an absent value; lists and objects are their JSON text; the rest is converted from text
+    by the import struct (``strict=False``: ints and bools from their text)."""
+    structured = _structured_fields(table)
+    bad_lines: dict[int, FieldError] = {}
+
+    async def text_lines() -> AsyncIterator[str]:
+        number = 0
+        async for raw in ndjson_lines_all(chunks):
+            number += 1
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad_lines[number] = FieldError(
+                    message=f"not UTF-8: {exc.reason} at byte {exc.start}", source="body"
+                )
+                yield raw.decode("utf-8", errors="replace")
+
+    reader = _AsyncCsv(text_lines())
+    header: list[str] | None = None
+    async for start, end, cells in reader:
+        if isinstance(cells, str):
+            yield start, FieldError(message=cells, source="body", line=start)
+            if header is None:
+                return
+            continue
+        if header is None:
+            header = cells
+            problem = _header_problem(header, table)
+            if problem is not None:
+                yield 1, FieldError(message=problem, source="body", line=1)
+                return
+            continue
+        broken = next((bad_lines[n] for n in range(start, end + 1) if n in bad_lines), None)
+        if broken is not None:
+            yield start, FieldError(message=broken.message, source="body", line=start)
+            continue
+        yield start, _csv_record(header, cells, structured, start)
+
+
+def _header_problem(header: list[str], table: Table[Any, Any]) -> str | None:
+    """What is wrong with a CSV header: columns the record lacks, required ones missing."""
+    record_fields = set(table.record.__struct_fields__)
+    problems = [f"unknown column {name!r}" for name in header if name not in record_fields]
+    problems += [
+        f"missing column {name!r}"
+        for name, required in _required_fields(table).items()
+        if required and name not in header
+    ]
+    if len(set(header)) != len(header):
+        problems.append("a column named twice")
+    return "; ".join(problems) or None
+
+
+def _csv_record(
+    header: list[str], cells: list[str], structured: set[str], start: int
+) -> dict[str, Any] | FieldError:
+    """A CSV record's cells as the dict its NDJSON line would decode to."""
+    if len(cells) != len(header):
+        message = f"{len(cells)} cells, the header has {len(header)}"
+        return FieldError(message=message, source="body", line=start)
+    record: dict[str, Any] = {}
+    for name, cell in zip(header, cells, strict=True):
+        if cell == "":
+            continue
+        if name in structured:
+            try:
+                record[name] = msgspec.json.decode(cell)
+            except msgspec.DecodeError:
+                return FieldError(message="not JSON text", field=name, source="body", line=start)
+        else:
+            record[name] = cell
+    return record
+
+
+async def ndjson_lines_all(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """Every line of a byte stream, blank ones included (CSV counts them)."""
+    rest = b""
+    async for chunk in chunks:
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            yield line + b"\n"
+    if rest:
+        yield rest
+
+
+class _AsyncCsv:
+    """``csv.reader`` over text lines that arrive asynchronously: yields (first line, last
+    line, cells) per record; a quoted cell may span lines."""
+
+    def __init__(self, lines: AsyncIterator[str]) -> None:
+        self.lines = lines
+
+    async def __aiter__(self) -> AsyncIterator[tuple[int, int, list[str] | str]]:
+        pending: list[str] = []
+        number = 0
+        start = 1
+        async for line in self.lines:
+            number += 1
+            pending.append(line)
+            # A record is complete when its quotes balance.
+            if sum(part.count('"') for part in pending) % 2:
+                continue
+            text = "".join(pending)
+            pending = []
+            if not text.strip("\r\n"):
+                start = number + 1
+                continue
+            yield start, number, _cells(text)
+            start = number + 1
+        if pending:
+            yield start, number, _cells("".join(pending))
+
+
+def _cells(text: str) -> list[str] | str:
+    """One CSV record's cells, or what is wrong with it."""
+    try:
+        return next(csv.reader([text], strict=True), [])
+    except csv.Error as exc:
+        return f"not CSV: {exc}"
+
+
+def _unwrap(kind: Any) -> Any:
+    """The type inside ``Annotated`` and ``X | None``."""
+    while True:
+        origin = typing.get_origin(kind)
+        if origin is Annotated:
+            kind = typing.get_args(kind)[0]
+            continue
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        if origin in (typing.Union, types.UnionType) and len(args) == 1:
+            kind = args[0]
+            continue
+        return kind
+
+
+def _structured_fields(table: Table[Any, Any]) -> set[str]:
+    """Fields written in a CSV cell as JSON text: lists, objects and structs."""
+    hints = typing.get_type_hints(table.record, include_extras=True)
+    found = set()
+    for name, hint in hints.items():
+        kind = _unwrap(hint)
+        origin = typing.get_origin(kind) or kind
+        if origin in (list, dict, tuple) or (
+            isinstance(origin, type) and issubclass(origin, msgspec.Struct)
+        ):
+            found.add(name)
+    return found
+
+
+def _required_fields(table: Table[Any, Any]) -> dict[str, bool]:
+    info = msgspec.inspect.type_info(table.create)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return {f.name: f.required for f in info.fields}
+
+
+async def file_chunks(
+    path: str, size: int = 1 << 20, progress: Callable[[int], None] | None = None
+) -> AsyncIterator[bytes]:
+    """A file's bytes in chunks (``progress`` told each chunk's size)."""
+    with open(path, "rb") as handle:  # noqa: ASYNC230  # local file, read in chunks
+        while chunk := handle.read(size):
+            if progress is not None:
+                progress(len(chunk))
+            yield chunk
+            await asyncio.sleep(0)
+
+
+# --- staging -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Staged:
+    """One resource in an import: its staging tables and what its lines came to."""
+
+    name: str
+    table: Table[Any, Any]
+    decode: Callable[[bytes], Any]
+    convert: Callable[[Any], Any]
+    staging: str
+    columns: list[str]
+    link_staging: dict[str, str]
+    source: str = ""
+    lines: int = 0
+    report: ResourceReport = field(default_factory=ResourceReport)
+    bad: dict[int, list[FieldError]] = field(default_factory=dict)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    link_rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+
+
+def _stage_name(table: str) -> str:
+    return f"import_{table}"
+
+
+async def _column_types(conn: AnyConnection, table: str) -> dict[str, str]:
+    rows = await conn.fetch(
+        """select a.attname, format_type(a.atttypid, a.atttypmod) as type
+             from pg_attribute a
+            where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped""",
+        table,
+    )
+    return {row["attname"]: row["type"] for row in rows}
+
+
+async def _create_staging(conn: AnyConnection, name: str, table: Table[Any, Any]) -> _Staged:
+    kind = import_struct(table)
+    types = await _column_types(conn, table.table)
+    writes = _writes(table)
+    columns = ["line", *_KEPT, *writes, "doc"]
+    typed = {"line": "integer", **{c: types[c] for c in (*_KEPT, *writes)}, "doc": "jsonb"}
+    staging = _stage_name(table.table)
+    await conn.execute(
+        f"create temp table {staging} ({', '.join(f'{c} {typed[c]}' for c in columns)}) "
+        "on commit drop"
+    )
+    link_staging = {}
+    for link in table.links:
+        link_types = await _column_types(conn, link.table)
+        link_columns = ["line", link.parent, "position", *(c for c, _ in link.columns)]
+        spec = ", ".join(
+            f"{c} {'integer' if c in ('line', 'position') else link_types[c]}" for c in link_columns
+        )
+        link_name = f"import_{table.table}_{link.table}"
+        await conn.execute(f"create temp table {link_name} ({spec}) on commit drop")
+        link_staging[link.field] = link_name
+    decoder = msgspec.json.Decoder(kind)
+    kept = set(kind.__struct_fields__) - set(_ignored(table))
+
+    def convert(value: dict[str, Any]) -> Any:
+        # Read-only values are ignored whatever they hold (a CSV cell is text).
+        return msgspec.convert(
+            {k: v for k, v in value.items() if k in kept or k not in kind.__struct_fields__},
+            kind,
+            strict=False,
+        )
+
+    return _Staged(
+        name=name,
+        table=table,
+        decode=decoder.decode,
+        convert=convert,
+        staging=staging,
+        columns=columns,
+        link_staging=link_staging,
+        link_rows={link.field: [] for link in table.links},
+    )
+
+
+def _writes(table: Table[Any, Any]) -> list[str]:
+    found = re.search(r"^insert into \w+ \(([^)]*)\)", table.insert_sql)
+    assert found is not None
+    return [c.strip() for c in found[1].split(",")]
+
+
+def _parse(staged: _Staged, number: int, raw: Raw | FieldError) -> None:
+    """One line → its staging row and link rows, or its errors."""
+    staged.lines += 1
+    if isinstance(raw, FieldError):
+        _reject(staged, number, [raw])
+        return
+    try:
+        item = staged.decode(raw) if isinstance(raw, bytes) else staged.convert(raw)
+    except msgspec.ValidationError as exc:
+        _reject(staged, number, [validation_error(exc, number)])
+        return
+    except msgspec.DecodeError as exc:
+        message = f"not JSON: {exc}"
+        if isinstance(raw, bytes):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                message = f"not UTF-8: {bad.reason} at byte {bad.start}"
+        _reject(staged, number, [FieldError(message=message, source="body", line=number)])
+        return
+    table = staged.table
+    try:
+        params = table.params(item)
+        link_values = [
+            (link, [link.values(element) for element in getattr(item, link.field)])
+            for link in table.links
+        ]
+    except ProblemError as exc:
+        errors = exc.errors or [FieldError(message=exc.detail, source="body")]
+        _reject(staged, number, [msgspec.structs.replace(error, line=number) for error in errors])
+        return
+    ident = item.id
+    staged.rows.append(
+        (
+            number,
+            ident,
+            item.version,
+            item.created_at,
+            item.updated_at,
+            *params,
+            _created(item, table.create.__struct_fields__),
+        )
+    )
+    for link, rows in link_values:
+        out = staged.link_rows[link.field]
+        for position, values in enumerate(rows, 1):
+            out.append((number, ident, position, *values))
+
+
+def _created(item: Any, fields: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """The line's history ``changes`` should it create its record — each create field it sets,
+    before null — as ``history.changes_between`` gives them for a create through the API. Made
+    here, where it is one dict per line, rather than in SQL, where it is a function call per
+    field; an update compares the stored record with the ``after`` values."""
+    # The import struct's fields start with the create struct's, in order.
+    values = msgspec.structs.astuple(item)
+    return {
+        name: {"before": None, "after": value}
+        for name, value in zip(fields, values, strict=False)
+        if value is not None
+    }
+
+
+def _reject(staged: _Staged, number: int, errors: list[FieldError]) -> None:
+    staged.bad.setdefault(number, []).extend(errors)
+
+
+# --- the import ----------------------------------------------------------------------------------
+
+
+async def run(
+    conn: AnyConnection,
+    sources: Sequence[Source],
+    *,
+    tables: dict[str, Table[Any, Any]],
+    partial: bool = False,
+    dry_run: bool = False,
+    actor: UUID | None = None,
+) -> ImportReport:
+    """Import ``sources`` on ``conn`` in one transaction of its own. Raises ``BadLinesError``
+    (nothing written) when lines are bad and the import is not partial, ``ProblemError`` for
+    what the write itself met (a trigger's rule, an exclusion constraint: nothing written)."""
+    seen = [source.resource for source in sources]
+    for source in sources:
+        if source.resource not in tables:
+            raise ProblemError(
+                422, "unknown-resource", f"No resource {source.resource!r} to import into."
+            )
+    if len(set(seen)) != len(seen):
+        raise ProblemError(
+            422, "resource-twice", "Each resource may come from one source in an import."
+        )
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        report = await _run(conn, sources, tables, partial, dry_run, actor)
+    except BaseException:
+        await transaction.rollback()
+        raise
+    if dry_run:
+        await transaction.rollback()
+    else:
+        await transaction.commit()
+    return report
+
+
+async def _run(
+    conn: AnyConnection,
+    sources: Sequence[Source],
+    tables: dict[str, Table[Any, Any]],
+    partial: bool,
+    dry_run: bool,
+    actor: UUID | None,
+) -> ImportReport:
+    started = time.perf_counter()
+    seconds = PhaseSeconds()
+    # A large import outlives the pool's per-statement limits.
+    await conn.execute("set local statement_timeout = 0")
+    await conn.execute("set local idle_in_transaction_session_timeout = 0")
+    # Staging tables have no statistics until analyzed, and the estimates made without them
+    # set off JIT compilation, which costs more than the statements (0.6 s for a few rows).
+    await conn.execute("set local jit = off")
+    await _more_temp_buffers(conn)
+    if not await conn.fetchval("select pg_try_advisory_xact_lock($1)", LOCK_KEY):
+        raise ProblemError(409, "import-running", "Another import is running; retry when it ends.")
+    last_seq_before: int = await conn.fetchval("select last_seq from change_log")
+
+    order = {name: i for i, name in enumerate(tables)}
+    staged: dict[str, _Staged] = {}
+    for source in sorted(sources, key=lambda s: order[s.resource]):
+        staged[source.resource] = await _create_staging(
+            conn, source.resource, tables[source.resource]
+        )
+        staged[source.resource].source = source.name
+
+    await _stage(conn, sources, staged, seconds)
+
+    checks_started = time.perf_counter()
+    await _prepare(conn, staged)
+    checks = await _checks(conn, staged, tables)
+    await _check_all(conn, staged, checks)
+    if partial:
+        # Drop the bad lines, then again those that referred to a dropped one, until none do.
+        while True:
+            dropped = await _drop_bad(conn, staged)
+            if not dropped:
+                break
+            await _check_all(conn, staged, [c for c in checks if c.reference])
+    seconds.checks = time.perf_counter() - checks_started
+
+    error_count = sum(len(s.bad) for s in staged.values())
+    _list_errors(staged)
+    lines = sum(target.lines for target in staged.values())
+    # A partial import with no good line (a CSV whose header is wrong, a body of one bad
+    # line) has nothing to load: it fails as a whole.
+    if error_count and (not partial or error_count == lines):
+        seconds.total = time.perf_counter() - started
+        raise BadLinesError(
+            _report(staged, last_seq_before, dry_run, partial, seconds, error_count)
+        )
+
+    write_started = time.perf_counter()
+    try:
+        for target in staged.values():
+            await _write_records(conn, target)
+        for target in staged.values():
+            await _write_links(conn, target)
+        seconds.write = time.perf_counter() - write_started
+        history_started = time.perf_counter()
+        last_seq = await _write_history(conn, staged, actor, last_seq_before)
+        seconds.history = time.perf_counter() - history_started
+    except asyncpg.PostgresError as exc:
+        raise problem_from_postgres(exc) from exc
+    seconds.total = time.perf_counter() - started
+    return _report(
+        staged,
+        last_seq_before if dry_run else last_seq,
+        dry_run,
+        partial,
+        seconds,
+        error_count,
+    )
+
+
+async def _more_temp_buffers(conn: AnyConnection) -> None:
+    """Room for the staging tables in memory (the default, 8 MB, sends a large import's staging
+    to disk and back; they are allocated as used). A session may set it only before it first
+    uses a temporary table, so it is set for the session; a connection that used temporary
+    tables before keeps what it had."""
+    try:
+        async with conn.transaction():
+            await conn.execute("set temp_buffers = '512MB'")
+    except asyncpg.InvalidParameterValueError:
+        pass
+
+
+async def _stage(
+    conn: AnyConnection,
+    sources: Sequence[Source],
+    staged: dict[str, _Staged],
+    seconds: PhaseSeconds,
+) -> None:
+    """Parse every line into the staging tables, COPYing batch by batch."""
+    copying: asyncio.Task[None] | None = None
+    for source in sources:
+        target = staged[source.resource]
+        parse_started = time.perf_counter()
+        async for number, raw in source.lines:
+            _parse(target, number, raw)
+            if len(target.rows) >= BATCH:
+                seconds.parse += time.perf_counter() - parse_started
+                copying = await _flush(conn, target, copying, seconds)
+                parse_started = time.perf_counter()
+        seconds.parse += time.perf_counter() - parse_started
+        copying = await _flush(conn, target, copying, seconds)
+    if copying is not None:
+        waited = time.perf_counter()
+        await copying
+        seconds.copy += time.perf_counter() - waited
+
+
+async def _flush(
+    conn: AnyConnection,
+    target: _Staged,
+    copying: asyncio.Task[None] | None,
+    seconds: PhaseSeconds,
+) -> asyncio.Task[None] | None:
+    """Start COPYing ``target``'s parsed rows once the previous COPY is done, and return
+    without waiting for it: PostgreSQL stores one batch while Python parses the next."""
+    if copying is not None:
+        waited = time.perf_counter()
+        await copying
+        seconds.copy += time.perf_counter() - waited
+    if not target.rows and not any(target.link_rows.values()):
+        return None
+    rows, target.rows = target.rows, []
+    links = {name: rows_ for name, rows_ in target.link_rows.items() if rows_}
+    target.link_rows = {name: [] for name in target.link_rows}
+
+    async def copy() -> None:
+        await conn.copy_records_to_table(target.staging, records=rows, columns=target.columns)
+        for link in target.table.links:
+            if link.field in links:
+                columns = ["line", link.parent, "position", *(c for c, _ in link.columns)]
+                await conn.copy_records_to_table(
+                    target.link_staging[link.field], records=links[link.field], columns=columns
+                )
+
+    task = asyncio.ensure_future(copy())
+    # Let the COPY send its rows before parsing takes the event loop again.
+    for _ in range(4):
+        await asyncio.sleep(0)
+    return task
+
+
+async def _prepare(conn: AnyConnection, staged: dict[str, _Staged]) -> None:
+    """Ids for lines that had none (and their list rows), indexes, statistics."""
+    for target in staged.values():
+        await conn.execute(f"update {target.staging} set id = accord_uuid7() where id is null")
+        await conn.execute(f"create index on {target.staging} (id)")
+        await conn.execute(f"create index on {target.staging} (line)")
+        await conn.execute(f"analyze {target.staging}")
+        for link in target.table.links:
+            name = target.link_staging[link.field]
+            await conn.execute(
+                f"update {name} l set {link.parent} = s.id from {target.staging} s "
+                f"where l.{link.parent} is null and s.line = l.line"
+            )
+            await conn.execute(f"create index on {name} ({link.parent})")
+            await conn.execute(f"analyze {name}")
+
+
+# --- checks --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """A query over a resource's staging that returns the bad lines: ``(line, field,
+    message)`` rows."""
+
+    resource: str
+    sql: str
+    reference: bool = False
+    """A reference check: run again after a partial import drops lines."""
+
+
+def _field_of(target: _Staged, column: str) -> str:
+    """The API's name for a record table's column (``effective_precision`` →
+    ``effective_date``, ``venue_city`` → ``venue``, ``statement_date`` → ``date``)."""
+    fields = target.table.create.__struct_fields__
+    if column in fields:
+        return column
+    stem = column.rsplit("_", 1)[0]
+    for name in fields:
+        if name in (stem, f"{stem}_date"):
+            return str(name)
+    if column.endswith(("_date", "_precision")) and "date" in fields:
+        return "date"
+    return column
+
+
+def _field_sql(target: _Staged, column: str, link: Link | None) -> str:
+    """SQL for the field a staged row's error names: ``citations[2].source_id`` in a list."""
+    if link is None:
+        return _literal(_field_of(target, column))
+    member = f".{column}" if len(link.columns) > 1 else ""
+    return f"'{link.field}[' || (s.position - 1) || ']{member}'"
+
+
+async def _checks(
+    conn: AnyConnection, staged: dict[str, _Staged], tables: dict[str, Table[Any, Any]]
+) -> list[_Check]:
+    """Every check the staged rows must pass, from PostgreSQL's catalog: each resource's
+    duplicate ids, its table's and its lists' foreign keys, CHECK and unique constraints."""
+    checks: list[_Check] = []
+    by_table = {t.table: name for name, t in tables.items()}
+    for name, target in staged.items():
+        s = target.staging
+        checks.append(
+            _Check(
+                name,
+                f"select s.line, 'id', 'id ' || s.id || ' is also on line ' || s.first "
+                f"from (select line, id, min(line) over (partition by id) as first from {s}) s "
+                "where s.line > s.first",
+            )
+        )
+        checks.append(
+            _Check(
+                name,
+                f"select s.line, 'id', 'id ' || s.id || ' is a ' || r.kind || ', not a "
+                f"{target.table.kind}' from {s} s join accord_records r on r.id = s.id "
+                f"where r.kind <> '{target.table.kind}'",
+            )
+        )
+        relations: list[tuple[str, str, Link | None]] = [(target.table.table, s, None)]
+        relations += [
+            (link.table, target.link_staging[link.field], link) for link in target.table.links
+        ]
+        for real, stage, link in relations:
+            constraints = await conn.fetch(
+                """select c.conname, c.contype::text, pg_get_constraintdef(c.oid) as def,
+                          c.confrelid::regclass::text as target,
+                          array(select a.attname from unnest(c.conkey) with ordinality k(n, i)
+                                  join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.n
+                                 order by k.i) as cols,
+                          array(select a.attname from unnest(c.confkey) with ordinality k(n, i)
+                                  join pg_attribute a on a.attrelid = c.confrelid
+                                   and a.attnum = k.n
+                                 order by k.i) as refcols
+                     from pg_constraint c where c.conrelid = $1::regclass
+                    order by c.conname""",
+                real,
+            )
+            staged_columns = (
+                set(target.columns)
+                if link is None
+                else {"line", link.parent, "position", *(c for c, _ in link.columns)}
+            )
+            for con in constraints:
+                cols: list[str] = list(con["cols"])
+                if con["contype"] == "f":
+                    if link is not None and cols == [link.parent]:
+                        continue  # the list's rows belong to the record staged with them
+                    checks.append(
+                        _reference_check(name, target, stage, link, cols, con, staged, by_table)
+                    )
+                elif con["contype"] == "c":
+                    expression = con["def"].removeprefix("CHECK ").removesuffix(" NOT VALID")
+                    if not cols or not set(cols) <= staged_columns:
+                        continue
+                    checks.append(
+                        _Check(
+                            name,
+                            f"select s.line, {_field_sql(target, cols[0], link)},"
+                            f" 'breaks the rule {con['conname']}: ' || "
+                            f"{_literal(con['def'])} from {stage} s "
+                            f"where not coalesce({expression}, true)",
+                        )
+                    )
+                elif con["contype"] == "u" and all(c in staged_columns for c in cols):
+                    checks.extend(_unique_checks(name, target, stage, real, link, cols, con))
+    return checks
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _reference_check(
+    name: str,
+    target: _Staged,
+    stage: str,
+    link: Link | None,
+    cols: list[str],
+    con: asyncpg.Record,
+    staged: dict[str, _Staged],
+    by_table: dict[str, str],
+) -> _Check:
+    """Lines whose reference is found neither in the database nor among the staged rows."""
+    refcols: list[str] = list(con["refcols"])
+    referenced: str = con["target"]
+    present = " and ".join(f"s.{c} is not null" for c in cols)
+    match = " and ".join(f"t.{r} = s.{c}" for c, r in zip(cols, refcols, strict=True))
+    # Where the referenced row may be: stored, or staged in this import. Each is a NOT EXISTS
+    # of its own (an anti-join), which PostgreSQL runs as one hash join over the whole import.
+    places = [referenced]
+    if referenced == "accord_records":
+        places += [other.staging for other in staged.values()]
+    elif referenced in by_table and by_table[referenced] in staged:
+        places.append(staged[by_table[referenced]].staging)
+    else:
+        # A list table of a staged resource (a delegation's party among its negotiation's).
+        places += [
+            other.link_staging[other_link.field]
+            for other in staged.values()
+            for other_link in other.table.links
+            if other_link.table == referenced
+        ]
+    if referenced == "accord_records":
+        absent = [
+            f"not exists (select from {place} t where t.id = s.{cols[0]})" for place in places
+        ]
+    else:
+        absent = [f"not exists (select from {place} t where {match})" for place in places]
+    # A composite reference (a memorandum's round, of its negotiation) is named by its own
+    # column rather than the shared one.
+    column = next((c for c in cols if c != "negotiation_id"), cols[0])
+    field_name = _field_sql(target, column, link)
+    shown = " || ', ' || ".join(f"coalesce(s.{c}::text, 'null')" for c in cols)
+    what = f"{referenced} ({', '.join(refcols)})"
+    sql = (
+        f"select s.line, {field_name}, 'refers to ' || {shown} || ', found neither in "
+        f"{what} nor in this import' from {stage} s where {present} and " + " and ".join(absent)
+    )
+    return _Check(name, sql, reference=True)
+
+
+def _unique_checks(
+    name: str,
+    target: _Staged,
+    stage: str,
+    real: str,
+    link: Link | None,
+    cols: list[str],
+    con: asyncpg.Record,
+) -> list[_Check]:
+    """A unique constraint: twice in the import, or already taken by a stored record that the
+    import does not rewrite."""
+    field_name = _field_sql(target, cols[-1], link)
+    present = " and ".join(f"s.{c} is not null" for c in cols)
+    same = " and ".join(f"o.{c} = s.{c}" for c in cols)
+    listed = ", ".join(cols)
+    checks = [
+        _Check(
+            name,
+            f"select s.line, {field_name}, '({listed}) also on line ' || s.first "
+            f"from (select *, min(line) over (partition by {listed}) as first from {stage} s "
+            f"where {present}) s where s.line > s.first",
+        )
+    ]
+    if link is None:
+        checks.append(
+            _Check(
+                name,
+                f"select s.line, {field_name}, 'breaks {con['conname']}: ({listed}) is "
+                f"taken by ' || o.id from {stage} s join {real} o on {same} "
+                f"where {present} and o.id <> s.id "
+                f"and not exists (select from {stage} w where w.id = o.id)",
+            )
+        )
+    return checks
+
+
+async def _check_all(conn: AnyConnection, staged: dict[str, _Staged], checks: list[_Check]) -> None:
+    for check in checks:
+        target = staged[check.resource]
+        for row in await conn.fetch(check.sql):
+            error = FieldError(message=row[2], field=row[1], source="body", line=row[0])
+            known = target.bad.setdefault(row[0], [])
+            if error not in known:
+                known.append(error)
+
+
+async def _drop_bad(conn: AnyConnection, staged: dict[str, _Staged]) -> int:
+    """Remove the staged rows of bad lines; how many were still there."""
+    dropped = 0
+    for target in staged.values():
+        lines = list(target.bad)
+        if not lines:
+            continue
+        status = await conn.execute(
+            f"delete from {target.staging} where line = any($1::integer[])", lines
+        )
+        dropped += int(status.split()[-1])
+        for name in target.link_staging.values():
+            await conn.execute(f"delete from {name} where line = any($1::integer[])", lines)
+    return dropped
+
+
+def _list_errors(staged: dict[str, _Staged]) -> None:
+    room = LISTED_ERRORS
+    for target in staged.values():
+        target.report.rejected = len(target.bad)
+        for line in sorted(target.bad):
+            if room <= 0:
+                return
+            target.report.errors.extend(target.bad[line])
+            room -= 1
+
+
+def _report(
+    staged: dict[str, _Staged],
+    last_seq: int,
+    dry_run: bool,
+    partial: bool,
+    seconds: PhaseSeconds,
+    error_count: int,
+) -> ImportReport:
+    return ImportReport(
+        resources={name: target.report for name, target in staged.items()},
+        rows=sum(target.lines for target in staged.values()),
+        error_count=error_count,
+        last_seq=last_seq,
+        dry_run=dry_run,
+        partial=partial,
+        seconds=msgspec.structs.replace(
+            seconds, **{k: round(getattr(seconds, k), 3) for k in seconds.__struct_fields__}
+        ),
+    )
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+async def _write_records(conn: AnyConnection, target: _Staged) -> None:
+    """Insert the new ids and update the changed ones; record which were written, and the
+    changes history keeps for each, in ``import_written_<table>``."""
+    table = target.table
+    s = target.staging
+    written = f"import_written_{table.table}"
+    fields = list(table.create.__struct_fields__)
+    writes = _writes(table)
+    await conn.execute(
+        f"create temp table {written} (line integer, id uuid, operation text, version integer, "
+        "changes jsonb) on commit drop"
+    )
+    # Updates first: what differs between the stored record, as the API reads it, and the line.
+    # Only the create fields count; jsonb compares values, not spellings, and a member that is
+    # null counts as absent (as in the structs both decode to).
+    await conn.execute(
+        f"""insert into {written} (line, id, operation, version, changes)
+            select s.line, s.id, 'update', cur.version + 1, d.changes
+              from {s} s
+              join ({table.select}) cur on cur.id = s.id
+             cross join lateral (select to_jsonb(cur) as old) o
+             cross join lateral (
+                   select jsonb_object_agg(k, jsonb_build_object(
+                              'before', coalesce(o.old -> k, 'null'),
+                              'after', coalesce(s.doc -> k -> 'after', 'null'))) as changes
+                     from unnest($1::text[]) k
+                    where jsonb_strip_nulls(coalesce(o.old -> k, 'null'))
+                          <> jsonb_strip_nulls(coalesce(s.doc -> k -> 'after', 'null'))) d
+             where d.changes is not null""",
+        fields,
+    )
+    updated = await conn.fetchval(f"select count(*) from {written}")
+    existing = await conn.fetchval(
+        f"select count(*) from {s} s where exists (select from {table.table} t where t.id = s.id)"
+    )
+    target.report.updated = updated
+    target.report.unchanged = existing - updated
+    if updated:
+        assignments = ", ".join(f"{c} = s.{c}" for c in writes)
+        await conn.execute(
+            f"update {table.table} t set {assignments}, version = t.version + 1, "
+            f"updated_at = now() from {written} w join {s} s on s.line = w.line "
+            "where t.id = w.id"
+        )
+    status = await conn.execute(
+        f"""insert into {written} (line, id, operation, version, changes)
+            select s.line, s.id, 'create', coalesce(s.version, 1), s.doc
+              from {s} s
+             where not exists (select from {table.table} t where t.id = s.id)"""
+    )
+    target.report.created = int(status.split()[-1])
+    if target.report.created:
+        columns = ", ".join(["id", "version", "created_at", "updated_at", *writes])
+        values = ", ".join(
+            [
+                "s.id",
+                "coalesce(s.version, 1)",
+                "coalesce(s.created_at, now())",
+                "coalesce(s.updated_at, s.created_at, now())",
+                *(f"s.{c}" for c in writes),
+            ]
+        )
+        await conn.execute(
+            f"insert into {table.table} ({columns}) select {values} from {written} w "
+            f"join {s} s on s.line = w.line where w.operation = 'create' order by s.line"
+        )
+
+
+async def _write_links(conn: AnyConnection, target: _Staged) -> None:
+    """The lists of the records written, replaced whole (after every resource's records, so
+    a list may name a record of a resource written later: a round's agenda, its memoranda)."""
+    written = f"import_written_{target.table.table}"
+    for link in target.table.links:
+        if target.report.updated:
+            await conn.execute(
+                f"delete from {link.table} l using {written} w "
+                f"where w.operation = 'update' and l.{link.parent} = w.id"
+            )
+        if not (target.report.updated or target.report.created):
+            continue
+        names = ", ".join(c for c, _ in link.columns)
+        await conn.execute(
+            f"insert into {link.table} ({link.parent}, position, {names}) "
+            f"select l.{link.parent}, l.position, {', '.join(f'l.{c}' for c, _ in link.columns)} "
+            f"from {target.link_staging[link.field]} l join {written} w on w.line = l.line "
+            f"order by l.line, l.position"
+        )
+
+
+async def _write_history(
+    conn: AnyConnection, staged: dict[str, _Staged], actor: UUID | None, last_seq: int
+) -> int:
+    """One history row — one numbered change — per record written, in one statement that
+    advances the change log's counter once by their number (its row lock, held to commit,
+    numbers changes in commit order as every write's does)."""
+    parts = [
+        f"select {i} as resource, w.line, w.id, '{target.table.kind}' as kind, w.operation, "
+        f"w.version, w.changes from import_written_{target.table.table} w"
+        for i, target in enumerate(staged.values())
+        if target.report.created or target.report.updated
+    ]
+    if not parts:
+        return last_seq
+    union = " union all ".join(parts)
+    seq: int = await conn.fetchval(
+        f"""with written as ({union}),
+                 numbered as (update change_log
+                                 set last_seq = last_seq + (select count(*) from written)
+                               returning last_seq),
+                 inserted as (
+                   insert into history (seq, record_id, kind, operation, api_key_id, version,
+                                        changes)
+                   select n.last_seq - (select count(*) from written)
+                          + row_number() over (order by w.resource, w.line),
+                          w.id, w.kind, w.operation, $1::uuid, w.version, w.changes
+                     from written w, numbered n
+                   returning 1)
+            select last_seq from numbered, (select count(*) from inserted) i""",
+        actor,
+    )
+    return seq
+
+
+def lines_of(records: Iterable[dict[str, Any]]) -> AsyncIterator[tuple[int, Raw | FieldError]]:
+    """Records already parsed (a Popolo conversion's), numbered from 1, as an import source."""
+
+    async def numbered() -> AsyncIterator[tuple[int, Raw | FieldError]]:
+        for number, record in enumerate(records, 1):
+            yield number, record
+
+    return numbered()
+
+
+def summary(report: ImportReport) -> str:
+    """The report for people: per resource, then the totals and the phases."""
+    lines = []
+    for name, counts in report.resources.items():
+        lines.append(
+            f"{name:>14}: {counts.created} created, {counts.updated} updated, "
+            f"{counts.unchanged} unchanged, {counts.rejected} rejected"
+        )
+    s = report.seconds
+    rate = report.rows / s.total if s.total else 0.0
+    if report.error_count and (not report.partial or report.error_count == report.rows):
+        outcome = "nothing imported"
+    elif report.dry_run:
+        outcome = "dry run: nothing written"
+    else:
+        outcome = f"change log at {report.last_seq}"
+    lines.append(
+        f"{report.rows} lines, {report.error_count} bad; {outcome}; {s.total:.2f} s "
+        f"({rate:,.0f} rows/s: parse {s.parse:.2f}, copy {s.copy:.2f}, checks {s.checks:.2f}, "
+        f"write {s.write:.2f}, history {s.history:.2f})"
+    )
+    return "\n".join(lines)

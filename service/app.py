@@ -71,6 +71,7 @@ TAGS = [
     Tag(name="timeline", description="Everything dated, in one chronological feed."),
     Tag(name="search", description="Find anything by name, title or words."),
     Tag(name="changes", description="Every create, update and delete, to keep a copy in sync."),
+    Tag(name="export", description="Every record of a collection as one NDJSON or CSV file."),
     Tag(name="keys", description="API keys, for a key with the `admin` scope."),
     Tag(
         name="webhooks",

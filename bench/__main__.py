@@ -32,7 +32,7 @@ from typing import Any
 import asyncpg
 import psutil
 
-from bench import data, load, pgbouncer
+from bench import data, export, load, pgbouncer
 from service import embedded, migrations, seed
 from service.core import auth
 from service.core.database import init_connection
@@ -594,10 +594,10 @@ async def explain(url: str, samples: dict[str, Any]) -> list[str]:
     return lines
 
 
-def run(options: Options, server: str, database: str) -> None:
-    """Load, measure and report, in database ``database`` on ``server``."""
+def run(options: Options, host: str, database: str) -> None:
+    """Load, measure and report, in database ``database`` on the PostgreSQL at ``host``."""
     started = time.perf_counter()
-    url, counts = asyncio.run(prepare(server, database, options.rows))
+    url, counts = asyncio.run(prepare(host, database, options.rows))
     seconds = counts.pop("seconds_x1000") / 1000
     migrating = counts.pop("migrate_seconds_x1000") / 1000
     loaded = sum(counts.values())
@@ -610,10 +610,15 @@ def run(options: Options, server: str, database: str) -> None:
     samples = asyncio.run(_samples(url))
     print(HEADER, file=sys.stderr)
     rows, memory, sizes = measure(options, url, samples)
+    with server("service.asgi:app", url, 8806, 1) as process:
+        print(f"\nexport of {counts['role_changes']:,} role changes, 1 worker", file=sys.stderr)
+        exports = export.measure(url, "http://127.0.0.1:8806", process, counts["role_changes"])
     plans = asyncio.run(explain(url, samples)) if options.explain else []
     report = [f"{load_line}\n", HEADER] + [format_row(row) for row in rows]
     report.append("")
     report.extend(compression_lines(rows, sizes))
+    report.append(f"\nBulk export of {counts['role_changes']:,} role changes (1 worker):\n")
+    report.extend(exports)
     report.append(
         "\nRSS per worker after the run (MB): "
         + "; ".join(f"{name}: {values}" for name, values in memory.items())

@@ -38,7 +38,6 @@ Format = Literal["ndjson", "csv"]
 NDJSON = "application/x-ndjson"
 CSV = "text/csv; charset=utf-8"
 MEDIA_TYPES: dict[Format, str] = {"ndjson": NDJSON, "csv": CSV}
-JSON = "application/json"
 
 CSV_CELLS = (
     "RFC 4180 CSV (CRLF line ends, quoted where needed): a header row of the fields in "
@@ -55,10 +54,10 @@ FIRST_BATCH = 64
 """Rows in the first fetch: the first bytes go out after a few rows, not a full chunk."""
 MAX_BATCH = 5000
 
-LAST_SEQ = "select last_seq from change_log"
-# JIT off for the transaction, in the same round trip: a cursor's plan is costed for every
-# row, so it always crosses `jit_above_cost`, and PostgreSQL compiles it at the first fetch —
-# 0.75 s before the first of 100k role changes, for no faster rows after.
+# The change log's position, and JIT off for the transaction, in one round trip: a cursor's
+# plan is costed for every row, so it always crosses `jit_above_cost`, and PostgreSQL
+# compiled it at the first fetch — 0.75 s before the first of 100k role changes, for no
+# faster rows after.
 _SNAPSHOT = "select last_seq from change_log, set_config('jit', 'off', true)"
 
 Produce = Callable[[AnyConnection], AsyncIterator[bytes]]

@@ -15,7 +15,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ import pytest
 
 from service.core import bulk
 from service.core.pagination import item_type_of
+from service.core.types import Citation
 from service.resources.changes import ChangePage
 from service.resources.role_changes import RoleChange
 from tests import ids
@@ -177,6 +180,32 @@ def test_csv_quotes_commas_quotes_and_line_breaks(client: Client) -> None:
     assert row["note"] == note
     assert row["effective_date"] == ""  # null
     client.delete(f"/v1/role-changes/{ident}")
+
+
+@pytest.mark.parametrize(
+    "note", ["plain", "a, b", 'say "no"', "two\nlines", "cr\r", '",\r\n', "", " padded "]
+)
+def test_csv_cells_are_quoted_as_the_csv_module_quotes_them(note: str) -> None:
+    record = RoleChange(
+        official_id=msgspec.convert(ids.UMEROV, uuid.UUID),
+        post_id=msgspec.convert(ids.MINISTER_OF_DEFENCE, uuid.UUID),
+        kind="dismissal",
+        status="effective",
+        effective_date="2025-07",
+        citations=[Citation(source_id=uuid.UUID(ids.ANADOLU_REPORT), quote=note or None)],
+        note=note,
+        id=uuid.uuid4(),
+        version=3,
+        created_at=datetime.now(UTC),
+        updated_at=datetime.now(UTC),
+        disputed=True,
+    )
+    as_json = json.loads(msgspec.json.encode(record))
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\r\n").writerow(
+        [expected_cell(as_json[name]) for name in RoleChange.__struct_fields__]
+    )
+    assert bulk.CsvWriter(RoleChange).rows([record]).decode() == text.getvalue()
 
 
 def test_csv_of_a_tagged_union_has_every_members_fields() -> None:

@@ -610,9 +610,10 @@ def run(options: Options, host: str, database: str) -> None:
     samples = asyncio.run(_samples(url))
     print(HEADER, file=sys.stderr)
     rows, memory, sizes = measure(options, url, samples)
-    with server("service.asgi:app", url, 8806, 1) as process:
+    port = export.free_port()
+    with server("service.asgi:app", url, port, 1) as process:
         print(f"\nexport of {counts['role_changes']:,} role changes, 1 worker", file=sys.stderr)
-        exports = export.measure(url, "http://127.0.0.1:8806", process, counts["role_changes"])
+        exports = export.measure(url, f"http://127.0.0.1:{port}", process, counts["role_changes"])
     plans = asyncio.run(explain(url, samples)) if options.explain else []
     report = [f"{load_line}\n", HEADER] + [format_row(row) for row in rows]
     report.append("")

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import tempfile
@@ -126,6 +127,14 @@ def cli(url: str, fmt: str, rows: int) -> Export:
     return Export(f"accord export --format {fmt}", rows, size, seconds, 0, 0, peak.peak)
 
 
+def free_port() -> int:
+    """A port nothing listens on: benchmarks of other branches may run on this machine too."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def measure(url: str, base: str, process: psutil.Process, rows: int) -> list[str]:
     """The export table for the server at ``base`` (``process``) on database ``url``."""
     results = []
@@ -157,8 +166,9 @@ def main() -> None:
         url, counts = asyncio.run(prepare(host, database, rows))
         changes = counts["role_changes"]
         print(f"{changes:,} role changes", file=sys.stderr)
-        with server("service.asgi:app", url, 8806, 1) as process:
-            lines = measure(url, "http://127.0.0.1:8806", process, changes)
+        port = free_port()
+        with server("service.asgi:app", url, port, 1) as process:
+            lines = measure(url, f"http://127.0.0.1:{port}", process, changes)
         print("\n".join(lines))
     finally:
         asyncio.run(embedded.drop_database(host, database))

@@ -32,7 +32,7 @@ from typing import Any
 import asyncpg
 import psutil
 
-from bench import data, load, pgbouncer
+from bench import data, export, load, pgbouncer
 from bench import imports as bench_imports
 from service import embedded, migrations, seed
 from service.core import auth
@@ -599,10 +599,10 @@ IMPORT_ROWS_IN_RUN = 100_000
 """Up to this many rows (--smoke, --quick), a run also imports as many role changes."""
 
 
-def run(options: Options, server: str, database: str) -> None:
-    """Load, measure and report, in database ``database`` on ``server``."""
+def run(options: Options, host: str, database: str) -> None:
+    """Load, measure and report, in database ``database`` on the PostgreSQL at ``host``."""
     started = time.perf_counter()
-    url, counts = asyncio.run(prepare(server, database, options.rows))
+    url, counts = asyncio.run(prepare(host, database, options.rows))
     seconds = counts.pop("seconds_x1000") / 1000
     migrating = counts.pop("migrate_seconds_x1000") / 1000
     loaded = sum(counts.values())
@@ -615,10 +615,16 @@ def run(options: Options, server: str, database: str) -> None:
     samples = asyncio.run(_samples(url))
     print(HEADER, file=sys.stderr)
     rows, memory, sizes = measure(options, url, samples)
+    port = export.free_port()
+    with server("service.asgi:app", url, port, 1) as process:
+        print(f"\nexport of {counts['role_changes']:,} role changes, 1 worker", file=sys.stderr)
+        exports = export.measure(url, f"http://127.0.0.1:{port}", process, counts["role_changes"])
     plans = asyncio.run(explain(url, samples)) if options.explain else []
     report = [f"{load_line}\n", HEADER] + [format_row(row) for row in rows]
     report.append("")
     report.extend(compression_lines(rows, sizes))
+    report.append(f"\nBulk export of {counts['role_changes']:,} role changes (1 worker):\n")
+    report.extend(exports)
     report.append(
         "\nRSS per worker after the run (MB): "
         + "; ".join(f"{name}: {values}" for name, values in memory.items())
@@ -655,7 +661,7 @@ def run(options: Options, server: str, database: str) -> None:
     if options.rows <= IMPORT_ROWS_IN_RUN:
         # The import's own benchmark at this size (a full run's million rows is
         # `python -m bench.imports`'s, which takes longer than the rest).
-        print("\n".join(bench_imports.run(server, options.rows)))
+        print("\n".join(bench_imports.run(host, options.rows)))
     get_row = next(row for row in rows if row.scenario == "get_by_id")
     print(f"bench finished in {time.perf_counter() - started:.0f} s")
     print(f"get_by_id ratio to floor: {get_row.ratio():.2f}")

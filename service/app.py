@@ -71,6 +71,7 @@ TAGS = [
     Tag(name="timeline", description="Everything dated, in one chronological feed."),
     Tag(name="search", description="Find anything by name, title or words."),
     Tag(name="changes", description="Every create, update and delete, to keep a copy in sync."),
+    Tag(name="export", description="Every record of a collection as one NDJSON or CSV file."),
     Tag(
         name="imports", description="Records in bulk, NDJSON or CSV: validated first, all or none."
     ),
@@ -169,6 +170,7 @@ def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
             "Idempotent-Replayed",
             "Accord-Seq",
             "WWW-Authenticate",
+            "Content-Disposition",
         ],
         allow_credentials=False,
         # Browsers cache a preflight per URL, for at most two hours (Chromium).

@@ -1,4 +1,4 @@
-"""What the ``accord`` commands do (serve, db migrate, db status, seed, keys, openapi; their
+"""What the ``accord`` commands do (serve, db migrate, db status, seed, keys, export, openapi; their
 options are in service/commands.py). Every command that touches the database uses the one
 ``serve`` would: ``ACCORD_DATABASE_URL``, else the embedded server in ``ACCORD_DATA_DIR``."""
 
@@ -8,10 +8,12 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, timedelta
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
@@ -20,7 +22,7 @@ import msgspec
 
 from service import commands, migrations
 from service import seed as worked_example
-from service.core import auth, database, imports
+from service.core import auth, bulk, database, imports
 from service.core.problems import FieldError, ProblemError
 from service.embedded import resolve_url
 from service.resources import registry
@@ -132,6 +134,71 @@ async def revoke_key(settings: Settings, ident: UUID) -> int:
         await conn.close()
     print(f"revoked {ident}" if revoked else f"no active key {ident}")
     return 0 if revoked else 1
+
+
+async def export(settings: Settings, name: str, format: bulk.Format, output: Path | None) -> int:
+    """Every record of collection ``name`` to ``output`` (stdout by default) with the producer
+    the HTTP export runs, in one snapshot; the change-log position it is consistent with on
+    stderr. A file is written beside ``output`` and renamed once complete, so ``output`` is
+    never half an export."""
+    from service.resources.registry import TABLES
+
+    table = TABLES.get(name)
+    if table is None:
+        print(f"no collection {name!r}; one of: {', '.join(TABLES)}", file=sys.stderr)
+        return 2
+    from tqdm import tqdm
+
+    conn = await _connect(settings)
+    await database.init_connection(conn)
+    partial: Path | None = None
+    try:
+        async with bulk.snapshot(conn) as seq:
+            terminal = sys.stderr.isatty()
+            total = await _row_count(conn, table.table) if terminal else None
+            with tqdm(
+                total=total, unit=" rows", unit_scale=True, file=sys.stderr, disable=not terminal
+            ) as bar:
+                _, produce = bulk.of_table(table, format, progress=bar.update)
+                if output is None:
+                    await _write(produce(conn), sys.stdout.buffer)
+                else:
+                    fd, temporary = tempfile.mkstemp(
+                        dir=output.parent or None, prefix=f".{output.name}.", suffix=".partial"
+                    )
+                    partial = Path(temporary)
+                    with os.fdopen(fd, "wb") as file:
+                        await _write(produce(conn), file)
+                    partial.replace(output)
+                    partial = None
+        sys.stdout.flush()
+    finally:
+        await conn.close()
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+    where = f" to {output}" if output else ""
+    print(
+        f"exported {table.label} records{where} as of change {seq}: follow /v1/changes?since={seq}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def _write(chunks: AsyncIterator[bytes], file: BinaryIO) -> None:
+    async for chunk in chunks:
+        file.write(chunk)
+
+
+async def _row_count(conn: asyncpg.Connection[asyncpg.Record], table: str) -> int:
+    """The planner's row estimate for the progress bar's total, counted when the table was
+    never analyzed."""
+    estimate: int = await conn.fetchval(
+        "select reltuples::bigint from pg_class where oid = $1::regclass", table
+    )
+    if estimate >= 0:
+        return estimate
+    counted: int = await conn.fetchval(f"select count(*) from {table}")  # noqa: S608
+    return counted
 
 
 def contract() -> bytes:
@@ -346,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(list_keys(settings))
     elif args.command == "keys":
         return asyncio.run(revoke_key(settings, args.id))
+    elif args.command == "export":
+        return asyncio.run(export(settings, args.name, args.format, args.output))
     elif args.command == "import":
         return asyncio.run(
             import_files(settings, args.files, args.resource, args.partial, args.dry_run)

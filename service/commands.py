@@ -77,6 +77,28 @@ def parser(prog: str = "accord", more: Sequence[tuple[str, str]] = ()) -> argpar
     revoke = keys_commands.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("id", type=UUID)
 
+    export = commands.add_parser(
+        "export",
+        help="write every record of a collection as NDJSON or CSV",
+        description="Every record of a collection, in one snapshot, as the API's "
+        "/v1/export/{name}.ndjson or .csv serves it (the same bytes). The change-log position "
+        "it is consistent with goes to stderr: follow /v1/changes?since=N from there. A "
+        "progress bar shows on stderr when it is a terminal.",
+    )
+    export.add_argument(
+        "name",
+        metavar="NAME",
+        help="what to export: a collection (organizations, officials, posts, role-changes, "
+        "negotiations, rounds, delegations, memoranda, agreements, sources, statements, "
+        "exchanges, claims)",
+    )
+    export.add_argument("--format", choices=["ndjson", "csv"], default="ndjson")
+    export.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="write to this file (only once complete: written beside it, then renamed); "
+        "default: stdout",
     imports = commands.add_parser(
         "import",
         help="import NDJSON or CSV files of records, all or nothing",

@@ -17,6 +17,7 @@ from litestar.openapi.spec import (
     Link,
     OpenAPI,
     OpenAPIHeader,
+    OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
     Operation,
@@ -28,6 +29,7 @@ from litestar.openapi.spec import (
 from litestar.typing import FieldDefinition
 from litestar.utils.typing import get_type_hints_with_generics_resolved
 
+from service.core.bulk import CSV_CELLS
 from service.core.problems import PROBLEM_HEADERS
 
 if TYPE_CHECKING:
@@ -131,9 +133,12 @@ def finish(document: OpenAPI, webhooks: dict[str, PathItem | Reference] | None =
       but a reference (a change's `record`) is that reference;
     - a ``oneOf`` of structs told apart by a constant member (a change's `resource`) names
       it as its ``discriminator``, so a generated client picks the right model at once;
+    - every collection (an operation answering a page with ``next_cursor``) documents its
+      exports beside the page: ``application/x-ndjson``, a line per item, and ``text/csv``;
     - the licence is named."""
     document.info.license = License(name="Apache-2.0", identifier="Apache-2.0")
     document.webhooks = webhooks
+    components = (document.components.schemas or {}) if document.components else {}
     items = [*(document.paths or {}).values(), *(webhooks or {}).values()]
     for item in items:
         if isinstance(item, Reference):
@@ -143,6 +148,7 @@ def finish(document: OpenAPI, webhooks: dict[str, PathItem | Reference] | None =
                 continue
             if operation.security is None:
                 operation.security = []
+            _document_exports(operation, components)
             for status, response in (operation.responses or {}).items():
                 if not isinstance(response, OpenAPIResponse):
                     continue
@@ -156,7 +162,6 @@ def finish(document: OpenAPI, webhooks: dict[str, PathItem | Reference] | None =
                     if isinstance(header, OpenAPIHeader) and header.schema is None:
                         header.schema = _STRING
                 response.headers = headers or None
-    components = (document.components.schemas or {}) if document.components else {}
 
     def tidy(schema: Schema) -> Schema | Reference:
         _collapse_lone_branches(schema)
@@ -167,6 +172,44 @@ def finish(document: OpenAPI, webhooks: dict[str, PathItem | Reference] | None =
 
 
 _STRING = Schema(type=OpenAPIType.STRING)
+
+CSV_TEXT = (
+    "Every matching item (`limit` does not apply; a `cursor` starts after its page) as " + CSV_CELLS
+)
+NDJSON_TEXT = (
+    "Every matching item (`limit` does not apply; a `cursor` starts after its page), one "
+    "per line, each exactly as the JSON page has it, read in one snapshot (`Accord-Seq`)."
+)
+
+
+def _document_exports(operation: Operation, components: dict[str, Schema]) -> None:
+    """A collection's 200 is its JSON page, or the export ``Listing.page`` streams for
+    ``Accept: application/x-ndjson`` (each line an item, the page's item schema) or
+    ``text/csv``."""
+    ok = (operation.responses or {}).get("200")
+    media = (
+        ok.content.get("application/json")
+        if isinstance(ok, OpenAPIResponse) and ok.content
+        else None
+    )
+    page = media.schema if media is not None else None
+    if not isinstance(ok, OpenAPIResponse) or not isinstance(page, Reference):
+        return
+    schema = components.get(page.ref.rsplit("/", 1)[-1])
+    properties = (schema.properties or {}) if schema is not None else {}
+    items = properties.get("items")
+    if "next_cursor" not in properties or not isinstance(items, Schema) or items.items is None:
+        return
+    item = items.items
+    ok.content = {
+        **(ok.content or {}),
+        "application/x-ndjson": OpenAPIMediaType(
+            schema=Schema(all_of=[item], description=NDJSON_TEXT)
+            if isinstance(item, Reference)
+            else dataclasses.replace(item, description=NDJSON_TEXT)
+        ),
+        "text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, description=CSV_TEXT)),
+    }
 
 
 def _rewrite(node: Any, tidy: Callable[[Schema], Any]) -> Any:

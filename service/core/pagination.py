@@ -2,7 +2,12 @@
 
 A page is one SQL statement: the resource's filters, then ``(sort key, id) > (cursor values)``,
 ordered by the same key, ``limit + 1`` rows to learn whether another page exists. The cursor is
-the last row's key, signed so a client cannot forge one (a bad cursor is a 400)."""
+the last row's key, signed so a client cannot forge one (a bad cursor is a 400).
+
+Asked for ``application/x-ndjson`` or ``text/csv`` (``Accept``), a collection answers with
+every matching row instead, in the same order and with the same filters, streamed from a
+server-side cursor (``service.core.bulk``): ``limit`` does not apply, and ``cursor`` starts the
+export after the page it came from."""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ import hashlib
 import hmac
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Generic, TypeVar
+from functools import cache
+from typing import Annotated, Any, Generic, TypeVar, Union
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -21,6 +27,7 @@ from litestar import Request, Response
 from litestar.datastructures import ResponseHeader
 from litestar.params import QueryParameter
 
+from service.core import bulk
 from service.core.database import Pool
 from service.core.problems import FieldError, ProblemError
 from service.core.responses import Encoded
@@ -30,7 +37,12 @@ P = TypeVar("P", bound="Page[Any]")
 
 Limit = Annotated[
     int,
-    QueryParameter(ge=1, le=200, description="Items per page (1–200)."),
+    QueryParameter(
+        ge=1,
+        le=200,
+        description="Items per page (1–200). Not applied to an NDJSON or CSV export "
+        "(`Accept: application/x-ndjson` or `text/csv`), which has every matching item.",
+    ),
 ]
 CursorParam = Annotated[
     str | None,
@@ -39,7 +51,9 @@ CursorParam = Annotated[
         pattern=r"^[A-Za-z0-9_-]+$",
         description="Opaque cursor from a previous page's `next_cursor`; omit for page 1. "
         "Pass it back unchanged with the same `sort`: a cursor this listing did not issue "
-        "(altered, from another collection or another `sort`) is a 400 `invalid-cursor`.",
+        "(altered, from another collection or another `sort`) is a 400 `invalid-cursor`. "
+        "An NDJSON or CSV export given a cursor has the items after that page: the rest of "
+        "the collection.",
     ),
 ]
 
@@ -161,16 +175,16 @@ class Listing(Generic[P]):
         self,
         filters: Sequence[tuple[str, Any]],
         *,
-        limit: int,
+        limit: int | None,
         after: Sequence[Any] | None = None,
         sort: str | None = None,
         leading: Sequence[Any] = (),
     ) -> tuple[str, list[Any]]:
         """The SQL and arguments of one page: rows matching ``filters`` after the sort key
-        values ``after`` (none for page 1), ``limit + 1`` of them. Each filter is ``(SQL
-        condition with {0} for its parameter, value)``; the SQL is fixed text chosen by which
-        filters are present, values are always bound. ``leading`` are the values of
-        parameters ``$1``… that the select itself uses (a search's query)."""
+        values ``after`` (none for page 1), ``limit + 1`` of them (every one for ``None``).
+        Each filter is ``(SQL condition with {0} for its parameter, value)``; the SQL is fixed
+        text chosen by which filters are present, values are always bound. ``leading`` are the
+        values of parameters ``$1``… that the select itself uses (a search's query)."""
         key = self.sorts[sort or self.default_sort]
         conditions: list[str] = []
         args: list[Any] = list(leading)
@@ -191,6 +205,8 @@ class Listing(Generic[P]):
         direction = " desc" if key.descending else ""
         order = ", ".join(f"{expr}{direction}" for expr, _, _ in key.columns)
         where = f" where {' and '.join(conditions)}" if conditions else ""
+        if limit is None:
+            return f"{self.select}{where} order by {order}", args
         args.append(limit + 1)
         return f"{self.select}{where} order by {order} limit ${len(args)}", args
 
@@ -208,20 +224,25 @@ class Listing(Generic[P]):
         sort: str | None = None,
         leading: Sequence[Any] = (),
     ) -> Response[P]:
-        """One page, answered with ``next_cursor`` and a ``Link`` header while more follow."""
+        """One page, answered with ``next_cursor`` and a ``Link`` header while more follow;
+        or, when the request asks for NDJSON or CSV, every item from there on (``export``)."""
         key = self.sorts[sort or self.default_sort]
         scope = self.scope(sort)
         codec: CursorCodec = request.app.state.cursors
         after = None
         if cursor is not None:
             after = codec.decode(scope, cursor, tuple(t for _, _, t in key.columns))
+        format = bulk.asked_format(request.headers)
+        if format is not None:
+            sql, args = self.query(filters, limit=None, after=after, sort=sort, leading=leading)
+            return self.export(sql, args, format)
         sql, args = self.query(filters, limit=limit, after=after, sort=sort, leading=leading)
         pool: Pool = request.app.state.pool
         # Read before the page, so the page reflects at least every change up to it.
         seq = await pool.fetchval(_LAST_SEQ)
         rows = await pool.fetch(sql, *args)
         next_cursor = None
-        headers = {"Accord-Seq": str(seq)}
+        headers = {"Accord-Seq": str(seq), "Vary": "Accept"}
         if len(rows) > limit:
             rows = rows[:limit]
             last = rows[-1]
@@ -230,8 +251,41 @@ class Listing(Generic[P]):
         page = self.page_type([self.make(row) for row in rows], next_cursor)
         return Encoded(page, headers=headers)
 
+    @property
+    def item_type(self) -> Any:
+        """The type of the page's items (the record struct, or a union of them)."""
+        return item_type_of(self.page_type)
+
+    def export(self, sql: str, args: Sequence[Any], format: bulk.Format) -> Response[Any]:
+        """Every row ``sql`` selects as NDJSON or CSV, streamed in one snapshot."""
+        encoder = bulk.Encoder(format, self.item_type)
+        produce = bulk.rows_of(sql, args, self.make, encoder)
+        return bulk.streamed(produce, media_type=encoder.media_type, filename=None, negotiated=True)
+
 
 def _next_url(request: Request[Any, Any, Any], cursor: str) -> str:
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
     params.append(("cursor", cursor))
     return f"{request.url.path}?{urlencode(params)}"
+
+
+def _python_type(kind: msgspec.inspect.Type) -> Any:
+    """The Python type ``msgspec.inspect`` describes, for a page's items: a struct, or a union
+    of structs."""
+    if isinstance(kind, msgspec.inspect.Metadata):
+        return _python_type(kind.type)
+    if isinstance(kind, msgspec.inspect.StructType):
+        return kind.cls
+    if isinstance(kind, msgspec.inspect.UnionType):
+        return Union[tuple(_python_type(member) for member in kind.types)]  # noqa: UP007
+    raise TypeError(f"a page of {kind!r} cannot be exported")
+
+
+@cache
+def item_type_of(page_type: type[Page[Any]]) -> Any:
+    """The type of a page struct's items: a record struct, or a union of them."""
+    info = msgspec.inspect.type_info(page_type)
+    assert isinstance(info, msgspec.inspect.StructType)
+    items = next(field.type for field in info.fields if field.name == "items")
+    assert isinstance(items, msgspec.inspect.ListType)
+    return _python_type(items.item_type)

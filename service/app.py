@@ -71,6 +71,10 @@ TAGS = [
     Tag(name="timeline", description="Everything dated, in one chronological feed."),
     Tag(name="search", description="Find anything by name, title or words."),
     Tag(name="changes", description="Every create, update and delete, to keep a copy in sync."),
+    Tag(
+        name="export",
+        description="Everything at once: a Data Package of the CSV files, Popolo JSON.",
+    ),
     Tag(name="keys", description="API keys, for a key with the `admin` scope."),
     Tag(
         name="webhooks",

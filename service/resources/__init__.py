@@ -11,6 +11,7 @@ from service.resources import (
     claims,
     delegations,
     exchanges,
+    exports,
     keys,
     memoranda,
     negotiations,
@@ -43,6 +44,7 @@ ROUTERS: list[Callable[[], Router]] = [
     timeline.router,
     search.router,
     changes.router,
+    exports.router,
     keys.router,
     webhooks.router,
 ]

@@ -1,4 +1,4 @@
-"""What the ``accord`` commands do (serve, db migrate, db status, seed, keys, openapi; their
+"""What the ``accord`` commands do (serve, db migrate, db status, seed, keys, export, openapi; their
 options are in service/commands.py). Every command that touches the database uses the one
 ``serve`` would: ``ACCORD_DATABASE_URL``, else the embedded server in ``ACCORD_DATA_DIR``."""
 
@@ -20,6 +20,7 @@ from service import commands, migrations
 from service import seed as worked_example
 from service.core import auth, database
 from service.embedded import resolve_url
+from service.resources import popolo
 from service.settings import Settings
 
 
@@ -128,6 +129,31 @@ async def revoke_key(settings: Settings, ident: UUID) -> int:
         await conn.close()
     print(f"revoked {ident}" if revoked else f"no active key {ident}")
     return 0 if revoked else 1
+
+
+async def export_popolo(settings: Settings, output: Path | None) -> None:
+    """The Popolo document to ``output`` (standard output if none), from one snapshot. A file
+    is written beside its final name and moved there once complete, so a failed export never
+    leaves a truncated document behind."""
+    conn = await _connect(settings)
+    try:
+        await database.init_connection(conn)
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            if output is None:
+                async for chunk in popolo.popolo_chunks(conn):
+                    sys.stdout.buffer.write(chunk)
+                sys.stdout.buffer.flush()
+                return
+            partial = output.with_name(f".{output.name}.partial")
+            try:
+                with partial.open("wb") as file:
+                    async for chunk in popolo.popolo_chunks(conn):
+                        file.write(chunk)
+                partial.replace(output)
+            finally:
+                partial.unlink(missing_ok=True)
+    finally:
+        await conn.close()
 
 
 def contract() -> bytes:
@@ -245,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(list_keys(settings))
     elif args.command == "keys":
         return asyncio.run(revoke_key(settings, args.id))
+    elif args.command == "export":
+        asyncio.run(export_popolo(settings, args.output))
     elif args.command == "openapi":
         return write_openapi(args.output, args.check)
     return 0

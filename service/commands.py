@@ -83,6 +83,17 @@ def parser(prog: str = "accord", more: Sequence[tuple[str, str]] = ()) -> argpar
         "--check", action="store_true", help="fail if the file differs from the served contract"
     )
 
+    export = commands.add_parser(
+        "export",
+        help="write the Popolo document",
+        description="Write the people side as one Popolo JSON document (what GET "
+        "/v1/export/popolo serves), read from one snapshot of the database.",
+    )
+    export.add_argument("name", choices=["popolo"], help="what to export")
+    export.add_argument(
+        "-o", "--output", type=Path, help="file to write (default: standard output)"
+    )
+
     for name, help_text in more:
         commands.add_parser(name, help=help_text, add_help=False)
     return top

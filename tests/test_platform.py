@@ -337,7 +337,7 @@ def test_the_bootstrap_lists_every_command_before_installing_anything(args: list
     shown = done.stdout if args else done.stdout + done.stderr
     assert "installing" not in done.stderr
     listed = re.findall(r"^    (\w+) ", shown, re.MULTILINE)
-    assert listed == ["serve", "db", "seed", "keys", "openapi", "test", "bench"]
+    assert listed == ["serve", "db", "seed", "keys", "openapi", "export", "test", "bench"]
 
 
 def test_every_setting_can_come_from_the_environment(tmp_path: Path) -> None:

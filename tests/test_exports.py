@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import importlib.resources
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import date, timedelta
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import asyncpg
 import httpx
@@ -19,10 +20,12 @@ import jsonschema
 import msgspec
 import pytest
 from litestar.testing import TestClient
+from litestar.types import Message, ReceiveMessage, Scope
 
 from service import migrations
 from service.app import create_app
 from service.core import database
+from service.core.bulk import Streamed, streamed
 from service.core.types import parse_partial_date
 from service.resources import exports, popolo
 from service.resources.registry import TABLES
@@ -144,7 +147,7 @@ def test_datapackage_is_read_by_frictionless_over_http(database_url: str) -> Non
         ]
         assert not missing, f"the CSV exports are missing: GET /v1/export/{{name}}.csv {missing}"
         package = frictionless.Package(f"{base}/v1/export/datapackage.json")
-        report = frictionless.validate(package)
+        report = package.validate()
         assert report.valid, report.flatten(["resourceName", "rowNumber", "fieldName", "note"])
         officials = package.get_table_resource("officials").read_rows()
         assert {row["name"] for row in officials} >= {"Vladimir Medinsky", "Rustem Umerov"}
@@ -691,3 +694,79 @@ def test_export_routes_in_the_contract(client: Client) -> None:
         "$ref": "#/components/schemas/DataPackage"
     }
     assert exports.PROFILE in json.dumps(contract["components"]["schemas"]["DataPackage"])
+
+
+# --- the streaming response --------------------------------------------------------------------
+
+
+class _App:
+    """What ``Streamed`` reads from the ASGI scope's app: its pool."""
+
+    def __init__(self, pool: database.Pool) -> None:
+        self.state = SimpleNamespace(pool=pool)
+
+
+def _stream(url: str, *, leave_after: int | None) -> tuple[list[dict[str, Any]], list[int], bool]:
+    """Send a ``streamed`` response of up to 1,000 chunks to a slow client that leaves after
+    ``leave_after`` chunks (or never); the messages sent, the chunks made, and whether the
+    pool's connection came back idle, out of any transaction."""
+    made: list[int] = []
+
+    async def produce(conn: database.Connection) -> AsyncIterator[bytes]:
+        for n in range(1000):
+            made.append(n)
+            yield f"{await conn.fetchval('select $1::int', n)}\n".encode()
+
+    async def run() -> tuple[list[dict[str, Any]], bool]:
+        settings = Settings(database_url=url, pool_min_size=1, pool_max_size=1)
+        pool = await database.create_pool(url, settings)
+        sent: list[dict[str, Any]] = []
+        left = asyncio.Event()
+
+        async def send(message: Message) -> None:
+            sent.append(dict(message))
+            if leave_after is not None and len(sent) > leave_after:
+                left.set()
+            await asyncio.sleep(0.001)
+
+        async def receive() -> ReceiveMessage:
+            await left.wait()
+            return {"type": "http.disconnect"}
+
+        scope = cast(Scope, {"type": "http", "method": "GET", "litestar_app": _App(pool)})
+        try:
+            response = streamed(produce, media_type="text/plain", filename="n.txt")
+            assert isinstance(response, Streamed)
+            await response(scope, receive, send)
+            async with pool.acquire() as conn:
+                released = pool.get_idle_size() == 0 and not conn.is_in_transaction()
+        finally:
+            await pool.close()
+        return sent, released
+
+    sent, released = asyncio.run(run())
+    return sent, made, released
+
+
+def test_streamed_sends_every_chunk_with_accord_seq(popolo_url: str) -> None:
+    sent, made, released = _stream(popolo_url, leave_after=None)
+    start, *bodies = sent
+    assert start["type"] == "http.response.start"
+    headers = dict(start["headers"])
+    seq = query(popolo_url, "select last_seq from change_log")[0]["last_seq"]
+    assert headers[b"accord-seq"] == str(seq).encode()
+    assert headers[b"content-type"] == b"text/plain"
+    assert headers[b"content-disposition"] == b'attachment; filename="n.txt"'
+    assert b"".join(m["body"] for m in bodies) == b"".join(f"{n}\n".encode() for n in range(1000))
+    assert [m["more_body"] for m in bodies[-2:]] == [True, False]
+    assert len(made) == 1000
+    assert released
+
+
+def test_streamed_stops_when_the_client_goes(popolo_url: str) -> None:
+    """A client that leaves in the middle stops the producer at once, and the connection goes
+    back to the pool out of its transaction: no query runs on for no one."""
+    sent, made, released = _stream(popolo_url, leave_after=5)
+    assert 5 <= len(made) < 20
+    assert all(m.get("more_body", True) for m in sent)  # never finished
+    assert released

@@ -21,6 +21,7 @@ Produce = Callable[[Connection], AsyncIterator[bytes]]
 """What a bulk response sends: chunks of its body, read on the connection it is given."""
 
 _LAST_SEQ = "select last_seq from change_log"
+_PATIENT = "set local idle_in_transaction_session_timeout = '10min'"
 
 
 class Streamed(Response[Any]):
@@ -48,6 +49,9 @@ class Streamed(Response[Any]):
             transaction = conn.transaction(isolation="repeatable_read", readonly=True)
             await transaction.start()
             try:
+                # The pool ends a session idle in a transaction for 60 s; a client reading a
+                # large body slowly keeps this one waiting on it between chunks for longer.
+                await conn.execute(_PATIENT)
                 seq = await conn.fetchval(_LAST_SEQ)
                 headers = [
                     (b"content-type", self._media_type.encode()),

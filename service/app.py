@@ -170,6 +170,7 @@ def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
             "Idempotent-Replayed",
             "Accord-Seq",
             "WWW-Authenticate",
+            "Content-Disposition",
         ],
         allow_credentials=False,
         # Browsers cache a preflight per URL, for at most two hours (Chromium).

@@ -4,9 +4,9 @@ What the Popolo export costs: the benchmark's synthetic data (``--rows`` officia
 in two scripts, posts held in turn, their role changes and tenures, loaded with COPY) on a
 throwaway database, served by one uvicorn worker as ``accord serve`` runs it. Each run reads
 ``GET /v1/export/popolo`` to its end (uncompressed; a last run asks for brotli) and prints
-the time to the first byte, the whole time, the
-bytes and records sent and their rate, and the worker's memory before and after (a streamed
-export should not grow with the data). Figures only: nothing here asserts a speed."""
+the time to the first byte, the whole time, the bytes and records sent and their rate, and
+the worker's memory before and after (a streamed export should not grow with the data).
+Figures only: nothing here asserts a speed."""
 
 from __future__ import annotations
 

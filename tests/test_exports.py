@@ -770,3 +770,27 @@ def test_streamed_stops_when_the_client_goes(popolo_url: str) -> None:
     assert 5 <= len(made) < 20
     assert all(m.get("more_body", True) for m in sent)  # never finished
     assert released
+
+
+class _Unreachable:
+    """A pool whose database does not answer."""
+
+    def acquire(self) -> Any:
+        raise asyncpg.CannotConnectNowError("the database system is starting up")
+
+
+@pytest.mark.parametrize("path", ["/v1/export/popolo", "/v1/export/datapackage.json"])
+def test_exports_without_a_database_are_a_503(popolo_client: Client, path: str) -> None:
+    """The export's connection is taken before its first byte: without a database it is a
+    problem the client can retry, not a broken body."""
+    state = popolo_client.app.state
+    pool = state.pool
+    state.pool = _Unreachable()
+    try:
+        response = popolo_client.get(path)
+    finally:
+        state.pool = pool
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "retry-after" in response.headers
+    assert popolo_client.get(path).status_code == 200

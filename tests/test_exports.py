@@ -539,7 +539,15 @@ def test_popolo_converts_back_to_the_stored_records(
     popolo_client: Client, document: dict[str, Any]
 ) -> None:
     lines = popolo.popolo_records(document)
-    assert list(lines) == ["organizations", "officials", "posts", "role-changes", "delegations"]
+    assert list(lines) == [
+        "organizations",
+        "officials",
+        "posts",
+        "role-changes",
+        "negotiations",
+        "rounds",
+        "delegations",
+    ]
     # Every line is a valid create of its resource, with its id.
     for name, records in lines.items():
         for line in records:
@@ -568,6 +576,16 @@ def test_popolo_converts_back_to_the_stored_records(
                 ]
             assert _only(back[ident], *fields) == expected, (name, ident)
 
+    carried_too = {
+        "negotiations": ("title", "status", "parties", "start_date", "end_date"),
+        "rounds": ("negotiation_id", "ordinal", "status", "start_date", "end_date", "outcome"),
+    }
+    for name, fields in carried_too.items():
+        stored = _records(popolo_client, name)
+        assert {i: _only(r, *fields) for i, r in _by(lines[name]).items()} == {
+            i: _only(r, *fields) for i, r in stored.items()
+        }, name
+
     stored_delegations = _records(popolo_client, "delegations")
     back_delegations = _by(lines["delegations"])
     assert set(back_delegations) == set(stored_delegations)
@@ -586,8 +604,9 @@ def test_popolo_converts_back_to_the_stored_records(
 def test_popolo_role_changes_recreate_the_tenures(
     popolo_url: str, databases: Databases, document: dict[str, Any]
 ) -> None:
-    """The role changes converted back, written into an empty database, make PostgreSQL
-    derive the very tenures that were exported."""
+    """The records converted back, written into an empty database in their order, make
+    PostgreSQL derive the very tenures that were exported (and the same delegation periods,
+    the same rounds)."""
     lines = popolo.popolo_records(document)
     empty = databases.create_empty("popolo_back")
 
@@ -626,10 +645,57 @@ def test_popolo_role_changes_recreate_the_tenures(
                     day,
                     precision,
                 )
+            for n in lines["negotiations"]:
+                start, start_precision = parse_partial_date(n["start_date"], "start_date")
+                await conn.execute(
+                    "insert into negotiations (id, title, status, start_date, start_precision) "
+                    "values ($1, $2, $3, $4, $5)",
+                    n["id"], n["title"], n["status"], start, start_precision,
+                )  # fmt: skip
+                for position, party in enumerate(n["parties"], 1):
+                    await conn.execute(
+                        "insert into negotiation_parties (negotiation_id, position, "
+                        "organization_id) values ($1, $2, $3)",
+                        n["id"], position, party,
+                    )  # fmt: skip
+            for r in lines["rounds"]:
+                await conn.execute(
+                    "insert into rounds (id, negotiation_id, ordinal, status, start_date, "
+                    "start_precision, end_date, end_precision, outcome) "
+                    "values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    r["id"], r["negotiation_id"], r["ordinal"], r["status"],
+                    *parse_partial_date(r["start_date"], "start_date"),
+                    *parse_partial_date(r["end_date"], "end_date"),
+                    r["outcome"],
+                )  # fmt: skip
+            for d in lines["delegations"]:
+                await conn.execute(
+                    "insert into delegations (id, negotiation_id, party_id, name) "
+                    "values ($1, $2, $3, $4)",
+                    d["id"], d["negotiation_id"], d["party_id"], d["name"],
+                )  # fmt: skip
+                for position, m in enumerate(d["members"], 1):
+                    await conn.execute(
+                        "insert into delegation_members (delegation_id, position, official_id, "
+                        "role, start_date, start_precision, end_date, end_precision) "
+                        "values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        d["id"], position, m["official_id"], m["role"],
+                        *parse_partial_date(m["start_date"], "start_date"),
+                        *parse_partial_date(m["end_date"], "end_date"),
+                    )  # fmt: skip
         finally:
             await conn.close()
 
     asyncio.run(fill())
+    members = (
+        "select delegation_id, position, official_id, role, period from delegation_members "
+        "order by delegation_id, position"
+    )
+    assert [tuple(r) for r in query(empty, members)] == [
+        tuple(r) for r in query(popolo_url, members)
+    ]
+    held = "select id, ordinal, status, start_date, end_date from rounds order by id"
+    assert [tuple(r) for r in query(empty, held)] == [tuple(r) for r in query(popolo_url, held)]
     tenures = (
         "select official_id, post_id, acting, period, start_change_id from tenures "
         "order by official_id, lower(period)"
@@ -678,7 +744,7 @@ def test_popolo_records_from_another_producer() -> None:
         ("appointment", "2021"),
         ("dismissal", "2022-01-01"),
     ]
-    assert lines["delegations"] == []
+    assert lines["negotiations"] == lines["rounds"] == lines["delegations"] == []
     for name, records in lines.items():
         for line in records:
             msgspec.convert({k: v for k, v in line.items() if k != "id"}, TABLES[name].create)

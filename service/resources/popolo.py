@@ -37,7 +37,8 @@ Not carried (Popolo has no place for them): role changes that made no tenure (no
 proposals, withdrawn or announced changes) and whether a tenure ended by dismissal or
 resignation; announced dates; whether a post has one holder at a time; notes; citations other
 than as source URLs; the rounds that bound a delegation membership (their dates are); a
-negotiation's parties and mediators, a round's delegations, agenda and ordinal.
+negotiation's parties (but as those its delegations speak for) and mediators; a round's venue
+(but as one line of text), delegations present, agenda and ordinal (but as the events' order).
 
 The document is built with one query per section, rows read through a cursor in batches and
 sent as they come (``popolo_chunks``), so an export of any size holds one batch in memory.
@@ -55,7 +56,9 @@ import asyncpg
 import msgspec
 
 from service.core.database import AnyConnection
+from service.resources.negotiations import NegotiationStatus
 from service.resources.organizations import OrganizationKind
+from service.resources.rounds import RoundStatus
 
 # --- structs -----------------------------------------------------------------------------------
 
@@ -343,6 +346,8 @@ async def popolo_chunks(conn: AnyConnection) -> AsyncIterator[bytes]:
 # --- back from Popolo --------------------------------------------------------------------------
 
 _ORGANIZATION_KINDS = frozenset(get_args(OrganizationKind))
+_NEGOTIATION_STATUSES = frozenset(get_args(NegotiationStatus))
+_ROUND_STATUSES = frozenset(get_args(RoundStatus))
 _NAMESPACE = uuid.UUID("0193a0ff-0000-7000-8000-0000000000f0")
 """For the ids of records Popolo has no id for (the change that ended a tenure)."""
 
@@ -387,7 +392,7 @@ def _country(area_id: str | None, areas: dict[str, dict[str, Any]]) -> str | Non
 def popolo_records(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Accord's import lines for a Popolo document (a parsed ``GET /v1/export/popolo``, or any
     Popolo JSON using the same fields), by resource name in fill order: ``organizations``,
-    ``officials``, ``posts``, ``role-changes``, ``delegations``.
+    ``officials``, ``posts``, ``role-changes``, ``negotiations``, ``rounds``, ``delegations``.
 
     Each line is a record's writable fields (what ``POST /v1/{resource}`` takes) plus its
     ``id``: the Popolo id where it is a UUID, else a UUID derived from it (so converting the
@@ -406,10 +411,18 @@ def popolo_records(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
       dismissal taking effect the day after (the same month or year at coarser precision) —
       except where an acting membership ends as a full one of the same post begins, which
       Accord's appointment itself closes. Together they re-create the tenures exported.
+    - negotiations: each ``negotiation`` event whose delegations (below) name at least two
+      parties, which become its ``parties``; ``title`` from ``name``, ``status`` (``active``
+      unless it is one of Accord's), dates. No mediators: Popolo has no place for them.
+    - rounds: each ``round`` event of such a negotiation (``parent_id``), numbered 1, 2…
+      in document order (Accord's export lists them by ordinal); ``status`` (``proposed``
+      unless one of Accord's), dates, ``outcome`` from ``description``; no venue, mediators,
+      delegations present or agenda.
     - delegations: each ``delegation`` organization with its memberships as ``members`` (in
       document order); ``party_id`` is its ``parent_id`` (else the members'
       ``on_behalf_of_id``), ``negotiation_id`` the members' ``legislative_period_id``. A
-      delegation with neither is left out: Accord cannot place it.
+      delegation without both, or whose negotiation was left out, is left out: Accord
+      cannot place it.
 
     Raises ``KeyError``/``TypeError``/``ValueError`` for a document without the fields above
     (a person without ``name``…); the import reports it as a bad file."""
@@ -549,12 +562,62 @@ def popolo_records(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             }
         )
 
+    events = doc.get("events", [])
+    parties: dict[str, list[str]] = {}
+    for d in out_delegations:
+        listed = parties.setdefault(d["negotiation_id"], [])
+        if d["party_id"] not in listed:
+            listed.append(d["party_id"])
+    out_negotiations = [
+        {
+            "id": _as_uuid(e["id"]),
+            "title": e["name"],
+            "status": e["status"] if e.get("status") in _NEGOTIATION_STATUSES else "active",
+            "parties": parties.get(_as_uuid(e["id"]), []),
+            "mediators": [],
+            "start_date": e.get("start_date"),
+            "end_date": e.get("end_date"),
+            "citations": [],
+            "note": None,
+        }
+        for e in events
+        if e.get("classification") == "negotiation"
+    ]
+    out_negotiations = [n for n in out_negotiations if len(n["parties"]) >= 2]
+    placed = {n["id"] for n in out_negotiations}
+    ordinals: dict[str, int] = {}
+    out_rounds: list[dict[str, Any]] = []
+    for e in events:
+        negotiation = _as_uuid(e["parent_id"]) if e.get("parent_id") else ""
+        if e.get("classification") != "round" or negotiation not in placed:
+            continue
+        ordinals[negotiation] = ordinals.get(negotiation, 0) + 1
+        out_rounds.append(
+            {
+                "id": _as_uuid(e["id"]),
+                "negotiation_id": negotiation,
+                "ordinal": ordinals[negotiation],
+                "status": e["status"] if e.get("status") in _ROUND_STATUSES else "proposed",
+                "venue": None,
+                "start_date": e.get("start_date"),
+                "end_date": e.get("end_date"),
+                "mediators": [],
+                "delegation_ids": [],
+                "agenda": [],
+                "outcome": e.get("description"),
+                "citations": [],
+                "note": None,
+            }
+        )
+
     return {
         "organizations": _parents_first(out_organizations),
         "officials": out_officials,
         "posts": out_posts,
         "role-changes": out_changes,
-        "delegations": out_delegations,
+        "negotiations": out_negotiations,
+        "rounds": out_rounds,
+        "delegations": [d for d in out_delegations if d["negotiation_id"] in placed],
     }
 
 

@@ -71,7 +71,11 @@ TAGS = [
     Tag(name="timeline", description="Everything dated, in one chronological feed."),
     Tag(name="search", description="Find anything by name, title or words."),
     Tag(name="changes", description="Every create, update and delete, to keep a copy in sync."),
-    Tag(name="export", description="Every record of a collection as one NDJSON or CSV file."),
+    Tag(
+        name="export",
+        description="Everything at once: every collection as NDJSON or CSV, a Data Package of "
+        "the CSV files, Popolo JSON.",
+    ),
     Tag(
         name="imports", description="Records in bulk, NDJSON or CSV: validated first, all or none."
     ),

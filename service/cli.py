@@ -10,7 +10,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, timedelta
 from pathlib import Path
 from typing import BinaryIO
@@ -25,7 +25,7 @@ from service import seed as worked_example
 from service.core import auth, bulk, database, imports
 from service.core.problems import FieldError, ProblemError
 from service.embedded import resolve_url
-from service.resources import registry
+from service.resources import popolo, registry
 from service.settings import Settings
 
 
@@ -137,15 +137,16 @@ async def revoke_key(settings: Settings, ident: UUID) -> int:
 
 
 async def export(settings: Settings, name: str, format: bulk.Format, output: Path | None) -> int:
-    """Every record of collection ``name`` to ``output`` (stdout by default) with the producer
-    the HTTP export runs, in one snapshot; the change-log position it is consistent with on
-    stderr. A file is written beside ``output`` and renamed once complete, so ``output`` is
-    never half an export."""
-    from service.resources.registry import TABLES
-
-    table = TABLES.get(name)
-    if table is None:
-        print(f"no collection {name!r}; one of: {', '.join(TABLES)}", file=sys.stderr)
+    """Every record of collection ``name`` — or, for ``popolo``, the Popolo document — to
+    ``output`` (stdout by default) with the producer the HTTP export runs, in one snapshot; the
+    change-log position it is consistent with on stderr. A file is written beside ``output``
+    and renamed once complete, so ``output`` is never half an export."""
+    table = registry.TABLES.get(name)
+    if table is None and name != "popolo":
+        print(
+            f"no collection {name!r}; one of: {', '.join(registry.TABLES)}, or popolo",
+            file=sys.stderr,
+        )
         return 2
     from tqdm import tqdm
 
@@ -155,20 +156,29 @@ async def export(settings: Settings, name: str, format: bulk.Format, output: Pat
     try:
         async with bulk.snapshot(conn) as seq:
             terminal = sys.stderr.isatty()
-            total = await _row_count(conn, table.table) if terminal else None
+            # A collection's bar counts rows against the table's size; Popolo's, bytes.
+            total = await _row_count(conn, table.table) if terminal and table else None
             with tqdm(
-                total=total, unit=" rows", unit_scale=True, file=sys.stderr, disable=not terminal
+                total=total,
+                unit=" rows" if table else "B",
+                unit_scale=True,
+                file=sys.stderr,
+                disable=not terminal,
             ) as bar:
-                _, produce = bulk.of_table(table, format, progress=bar.update)
+                produce: bulk.Produce = popolo.popolo_chunks
+                counted = bar.update
+                if table is not None:
+                    _, produce = bulk.of_table(table, format, progress=bar.update)
+                    counted = None
                 if output is None:
-                    await _write(produce(conn), sys.stdout.buffer)
+                    await _write(produce(conn), sys.stdout.buffer, counted)
                 else:
                     fd, temporary = tempfile.mkstemp(
                         dir=output.parent or None, prefix=f".{output.name}.", suffix=".partial"
                     )
                     partial = Path(temporary)
                     with os.fdopen(fd, "wb") as file:
-                        await _write(produce(conn), file)
+                        await _write(produce(conn), file, counted)
                     partial.replace(output)
                     partial = None
         sys.stdout.flush()
@@ -176,17 +186,22 @@ async def export(settings: Settings, name: str, format: bulk.Format, output: Pat
         await conn.close()
         if partial is not None:
             partial.unlink(missing_ok=True)
+    what = f"{table.label} records" if table else "the Popolo document"
     where = f" to {output}" if output else ""
     print(
-        f"exported {table.label} records{where} as of change {seq}: follow /v1/changes?since={seq}",
+        f"exported {what}{where} as of change {seq}: follow /v1/changes?since={seq}",
         file=sys.stderr,
     )
     return 0
 
 
-async def _write(chunks: AsyncIterator[bytes], file: BinaryIO) -> None:
+async def _write(
+    chunks: AsyncIterator[bytes], file: BinaryIO, progress: Callable[[int], object] | None
+) -> None:
     async for chunk in chunks:
         file.write(chunk)
+        if progress is not None:
+            progress(len(chunk))
 
 
 async def _row_count(conn: asyncpg.Connection[asyncpg.Record], table: str) -> int:
@@ -297,7 +312,7 @@ class _ImportProgress:
     of all the files, their rate and ETA, and the lines read per second."""
 
     def __init__(self, total: int) -> None:
-        from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
+        from tqdm import tqdm
 
         self.bar = tqdm(
             total=total,

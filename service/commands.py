@@ -90,7 +90,8 @@ def parser(prog: str = "accord", more: Sequence[tuple[str, str]] = ()) -> argpar
         metavar="NAME",
         help="what to export: a collection (organizations, officials, posts, role-changes, "
         "negotiations, rounds, delegations, memoranda, agreements, sources, statements, "
-        "exchanges, claims)",
+        "exchanges, claims), or popolo for the people side as one Popolo JSON document "
+        "(what GET /v1/export/popolo serves; --format does not apply)",
     )
     export.add_argument("--format", choices=["ndjson", "csv"], default="ndjson")
     export.add_argument(
@@ -99,6 +100,8 @@ def parser(prog: str = "accord", more: Sequence[tuple[str, str]] = ()) -> argpar
         type=Path,
         help="write to this file (only once complete: written beside it, then renamed); "
         "default: stdout",
+    )
+
     imports = commands.add_parser(
         "import",
         help="import NDJSON or CSV files of records, all or nothing",

@@ -342,7 +342,7 @@ async def snapshot(conn: AnyConnection) -> AsyncIterator[int]:
 # --- the streamed response ---------------------------------------------------------------------
 
 
-class _Streamed(Response[Any]):
+class Streamed(Response[Any]):
     """An ASGI response that runs an export: see ``streamed``."""
 
     __slots__ = ("_extra", "_media_type", "_produce")
@@ -353,7 +353,7 @@ class _Streamed(Response[Any]):
         self._media_type = media_type
         self._extra = headers
 
-    def to_asgi_response(self, *_: Any, **__: Any) -> _Streamed:  # type: ignore[override]
+    def to_asgi_response(self, *_: Any, **__: Any) -> Streamed:  # type: ignore[override]
         return self
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -439,4 +439,4 @@ def streamed(
         headers.append((b"content-disposition", f'attachment; filename="{filename}"'.encode()))
     if negotiated:
         headers.append((b"vary", b"Accept"))
-    return _Streamed(produce, media_type, headers)
+    return Streamed(produce, media_type, headers)

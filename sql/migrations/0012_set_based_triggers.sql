@@ -127,13 +127,16 @@ $$;
 create function accord_refresh_tenures(p_officials uuid[], p_posts uuid[]) returns void
 language plpgsql set plan_cache_mode = force_generic_plan as $$
 begin
-    delete from tenures t
-     using unnest(p_officials, p_posts) pair(official_id, post_id)
-     where t.official_id = pair.official_id and t.post_id = pair.post_id;
     if cardinality(p_officials) > 1000 then
+        execute 'delete from tenures t using unnest($1, $2) pair(official_id, post_id) '
+                'where t.official_id = pair.official_id and t.post_id = pair.post_id'
+          using p_officials, p_posts;
         execute 'insert into tenures select * from accord_tenures_of($1, $2)'
           using p_officials, p_posts;
     else
+        delete from tenures t
+         using unnest(p_officials, p_posts) pair(official_id, post_id)
+         where t.official_id = pair.official_id and t.post_id = pair.post_id;
         insert into tenures select * from accord_tenures_of(p_officials, p_posts);
     end if;
 end
@@ -259,12 +262,15 @@ create function accord_timeline_refresh_role_changes(records uuid[], fresh boole
 returns void
 language plpgsql set plan_cache_mode = force_generic_plan as $$
 begin
-    if not fresh then
-        delete from timeline where record_id = any(records);
-    end if;
     if cardinality(records) > 1000 then
+        if not fresh then
+            execute 'delete from timeline where record_id = any($1)' using records;
+        end if;
         execute 'insert into timeline select * from accord_role_change_items($1)' using records;
     else
+        if not fresh then
+            delete from timeline where record_id = any(records);
+        end if;
         insert into timeline select * from accord_role_change_items(records);
     end if;
 end

@@ -64,13 +64,13 @@ drop function accord_register();
 -- Tenures --------------------------------------------------------------------------------
 
 -- The tenures of the given (official, post) pairs (the i-th official with the i-th post), from
--- their effective role changes, all pairs in one pass. The rule, per pair, with
--- its changes in order (by effective date, a dismissal or resignation before an appointment
--- of the same day, then by id): an appointment opens a tenure, a dismissal or resignation
--- closes the open one (the end date is the first day not held), a full appointment after an
--- acting one turns it into a full tenure (the acting tenure ends that day), and any other
--- appointment while a tenure is open changes nothing; nominations and changes that are not
--- effective never make anyone a holder.
+-- their effective role changes, all pairs in one pass. The rule, per pair, with its changes in
+-- order (by effective date, a dismissal or resignation before an appointment of the same day,
+-- then by id): an appointment opens a tenure, a dismissal or resignation closes the open one
+-- (the end date is the first day not held), a full appointment after an acting one turns it
+-- into a full tenure (the acting tenure ends that day), and any other appointment while a
+-- tenure is open changes nothing; nominations and changes that are not effective never make
+-- anyone a holder.
 --
 -- Set-based, that is: a closing change ends a segment (segment = the closings before a
 -- change). In each segment, the first appointment opens a tenure: acting when it is acting,
@@ -211,9 +211,9 @@ create trigger post_single_holder after update on posts
 -- Timeline -------------------------------------------------------------------------------
 
 -- The items of role changes, as `timeline_source` gives them, for many at once (the records
--- that are not role changes give none): the view
--- computes each row's negotiations and parties with a function call per row (planned queries
--- each); here they are joins, and the parties are computed once per organization. For a role
+-- that are not role changes give none): the view computes each row's negotiations and parties
+-- with a function call per row (planned queries each); here they are joins, and the parties
+-- are computed once per organization. For a role
 -- change, `accord_negotiations_of` reaches only its own ties (no claim or statement has a role
 -- change's id): the negotiations of the delegations its official sits on, and those of the
 -- agreements that claims about it say it falls under. tests/test_set_based.py checks the two

@@ -64,13 +64,13 @@ drop function accord_register();
 -- Tenures --------------------------------------------------------------------------------
 
 -- The tenures of the given (official, post) pairs (the i-th official with the i-th post), from
--- their effective role changes, all pairs in one pass. The rule, per pair, with
--- its changes in order (by effective date, a dismissal or resignation before an appointment
--- of the same day, then by id): an appointment opens a tenure, a dismissal or resignation
--- closes the open one (the end date is the first day not held), a full appointment after an
--- acting one turns it into a full tenure (the acting tenure ends that day), and any other
--- appointment while a tenure is open changes nothing; nominations and changes that are not
--- effective never make anyone a holder.
+-- their effective role changes, all pairs in one pass. The rule, per pair, with its changes in
+-- order (by effective date, a dismissal or resignation before an appointment of the same day,
+-- then by id): an appointment opens a tenure, a dismissal or resignation closes the open one
+-- (the end date is the first day not held), a full appointment after an acting one turns it
+-- into a full tenure (the acting tenure ends that day), and any other appointment while a
+-- tenure is open changes nothing; nominations and changes that are not effective never make
+-- anyone a holder.
 --
 -- Set-based, that is: a closing change ends a segment (segment = the closings before a
 -- change). In each segment, the first appointment opens a tenure: acting when it is acting,
@@ -127,13 +127,16 @@ $$;
 create function accord_refresh_tenures(p_officials uuid[], p_posts uuid[]) returns void
 language plpgsql set plan_cache_mode = force_generic_plan as $$
 begin
-    delete from tenures t
-     using unnest(p_officials, p_posts) pair(official_id, post_id)
-     where t.official_id = pair.official_id and t.post_id = pair.post_id;
     if cardinality(p_officials) > 1000 then
+        execute 'delete from tenures t using unnest($1, $2) pair(official_id, post_id) '
+                'where t.official_id = pair.official_id and t.post_id = pair.post_id'
+          using p_officials, p_posts;
         execute 'insert into tenures select * from accord_tenures_of($1, $2)'
           using p_officials, p_posts;
     else
+        delete from tenures t
+         using unnest(p_officials, p_posts) pair(official_id, post_id)
+         where t.official_id = pair.official_id and t.post_id = pair.post_id;
         insert into tenures select * from accord_tenures_of(p_officials, p_posts);
     end if;
 end
@@ -208,9 +211,9 @@ create trigger post_single_holder after update on posts
 -- Timeline -------------------------------------------------------------------------------
 
 -- The items of role changes, as `timeline_source` gives them, for many at once (the records
--- that are not role changes give none): the view
--- computes each row's negotiations and parties with a function call per row (planned queries
--- each); here they are joins, and the parties are computed once per organization. For a role
+-- that are not role changes give none): the view computes each row's negotiations and parties
+-- with a function call per row (planned queries each); here they are joins, and the parties
+-- are computed once per organization. For a role
 -- change, `accord_negotiations_of` reaches only its own ties (no claim or statement has a role
 -- change's id): the negotiations of the delegations its official sits on, and those of the
 -- agreements that claims about it say it falls under. tests/test_set_based.py checks the two
@@ -259,12 +262,15 @@ create function accord_timeline_refresh_role_changes(records uuid[], fresh boole
 returns void
 language plpgsql set plan_cache_mode = force_generic_plan as $$
 begin
-    if not fresh then
-        delete from timeline where record_id = any(records);
-    end if;
     if cardinality(records) > 1000 then
+        if not fresh then
+            execute 'delete from timeline where record_id = any($1)' using records;
+        end if;
         execute 'insert into timeline select * from accord_role_change_items($1)' using records;
     else
+        if not fresh then
+            delete from timeline where record_id = any(records);
+        end if;
         insert into timeline select * from accord_role_change_items(records);
     end if;
 end

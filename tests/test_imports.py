@@ -640,3 +640,21 @@ def test_one_import_runs_at_a_time(target: str, target_client: Client) -> None:
     finally:
         loop.run_until_complete(holder.close())
         loop.close()
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_line(
+    target: str,
+    target_client: Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ndjson_path = tmp_path / "organizations.ndjson"
+    ndjson_path.write_bytes(
+        b"\xef\xbb\xbf" + ndjson({"id": new_id(80), "name": "B", "kind": "agency"})
+    )
+    csv_path = tmp_path / "officials.csv"
+    csv_path.write_bytes(f"\ufeffid,name\r\n{new_id(81)},Bom Official\r\n".encode())
+    code, out, err = run_cli(monkeypatch, capsys, target, ndjson_path, csv_path)
+    assert code == 0, out + err
+    assert target_client.get(f"/v1/officials/{new_id(81)}").json()["name"] == "Bom Official"

@@ -201,7 +201,9 @@ async def ndjson_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int,
     async for chunk in chunks:
         if not chunk:
             continue
-        lines = (rest + chunk).split(b"\n")
+        # A byte order mark, as some editors write, is not part of the first line.
+        start = chunk.removeprefix(b"\xef\xbb\xbf") if number == 0 and not rest else chunk
+        lines = (rest + start).split(b"\n")
         rest = lines.pop()
         try:
             b"".join(lines).decode("utf-8")
@@ -256,7 +258,8 @@ async def csv_records(
                 return
             continue
         if header is None:
-            header = cells
+            # A byte order mark, as some spreadsheets write, is not part of the first name.
+            header = [cells[0].removeprefix("\ufeff"), *cells[1:]] if cells else cells
             problem = _header_problem(header, table)
             if problem is not None:
                 yield 1, FieldError(message=problem, source="body", line=1)

@@ -35,7 +35,14 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("generated-client")
     config = root / "config.yaml"
     # The default post-hooks format the code with ruff from PATH; importing it needs no format.
-    config.write_text("post_hooks: []\n")
+    # An import's body (NDJSON or CSV lines) goes as the bytes of a file, the generator's way
+    # for a media type it has no model for.
+    config.write_text(
+        "post_hooks: []\n"
+        "content_type_overrides:\n"
+        "  application/x-ndjson: application/octet-stream\n"
+        "  text/csv: application/octet-stream\n"
+    )
     package = root / PACKAGE
     result = subprocess.run(
         [

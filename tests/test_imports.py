@@ -22,7 +22,7 @@ from litestar.testing import TestClient
 from bench import imports as bench_imports
 from service import cli, migrations
 from service.app import create_app
-from service.core import imports
+from service.core import database, imports
 from service.resources import registry
 from service.settings import Settings
 from tests.conftest import Client, Databases, all_pages, live_server, make_key, query
@@ -640,3 +640,50 @@ def test_one_import_runs_at_a_time(target: str, target_client: Client) -> None:
     finally:
         loop.run_until_complete(holder.close())
         loop.close()
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_line(
+    target: str,
+    target_client: Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ndjson_path = tmp_path / "organizations.ndjson"
+    ndjson_path.write_bytes(
+        b"\xef\xbb\xbf" + ndjson({"id": new_id(80), "name": "B", "kind": "agency"})
+    )
+    csv_path = tmp_path / "officials.csv"
+    csv_path.write_bytes(f"\ufeffid,name\r\n{new_id(81)},Bom Official\r\n".encode())
+    code, out, err = run_cli(monkeypatch, capsys, target, ndjson_path, csv_path)
+    assert code == 0, out + err
+    assert target_client.get(f"/v1/officials/{new_id(81)}").json()["name"] == "Bom Official"
+
+
+def test_records_already_parsed_import_as_lines(target: str, target_client: Client) -> None:
+    """The entry point for converters (Popolo): dicts in the NDJSON line shape, validated and
+    reported by their number like lines of a file."""
+    records: list[dict[str, Any]] = [
+        {"id": new_id(90), "name": "Parsed Official", "other_names": [{"name": "Разобранный"}]},
+        {"id": new_id(91), "name": "Parsed Two", "wikidata_id": "not a QID"},
+    ]
+
+    async def run(partial: bool) -> imports.ImportReport:
+        conn = await asyncpg.connect(target)
+        try:
+            await database.init_connection(conn)
+            source = imports.Source(resource="officials", lines=imports.lines_of(records))
+            return await imports.run(conn, [source], tables=registry.TABLES, partial=partial)
+        finally:
+            await conn.close()
+
+    before = state(target)
+    with pytest.raises(imports.BadLinesError) as failed:
+        asyncio.run(run(partial=False))
+    errors = failed.value.report.resources["officials"].errors
+    assert [(e.line, e.field) for e in errors] == [(2, "wikidata_id")]
+    assert state(target) == before
+    report = asyncio.run(run(partial=True))
+    assert report.resources["officials"].created == 1
+    got = target_client.get(f"/v1/officials/{new_id(90)}").json()
+    assert got["other_names"] == [{"name": "Разобранный", "lang": None, "note": None}]

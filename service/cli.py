@@ -352,6 +352,9 @@ def _import_sources(
         raise SystemExit("--resource names the resource of one file; name the files instead")
     sources = []
     for path in files:
+        if path.suffix == ".json" or resource == "popolo":
+            sources.extend(_popolo_sources(path, progress))
+            continue
         name = resource or path.name.split(".", 1)[0]
         if name not in registry.TABLES:
             raise SystemExit(
@@ -364,9 +367,31 @@ def _import_sources(
         elif path.suffix in (".ndjson", ".jsonl"):
             lines = imports.ndjson_lines(chunks)
         else:
-            raise SystemExit(f"{path}: not .ndjson or .csv")
+            raise SystemExit(f"{path}: not .ndjson, .csv or Popolo .json")
         sources.append(imports.Source(resource=name, lines=progress.counted(lines), name=str(path)))
     return sources
+
+
+def _popolo_sources(path: Path, progress: _ImportProgress) -> list[imports.Source]:
+    """A Popolo JSON document (``accord export popolo`` writes one) as a source per resource
+    it fills, converted by ``popolo.popolo_records``; a bad line is then named by its resource
+    and its place among that resource's records (``FILE (officials):3``)."""
+    data = path.read_bytes()
+    progress.read(len(data))
+    try:
+        document = msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise SystemExit(f"{path}: not a Popolo JSON document: {exc}") from None
+    if not isinstance(document, dict):
+        raise SystemExit(f"{path}: not a Popolo JSON document: not an object")
+    return [
+        imports.Source(
+            resource=name,
+            lines=progress.counted(imports.lines_of(records)),
+            name=f"{path} ({name})",
+        )
+        for name, records in popolo.popolo_records(document).items()
+    ]
 
 
 async def import_files(

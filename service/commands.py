@@ -110,7 +110,8 @@ def parser(prog: str = "accord", more: Sequence[tuple[str, str]] = ()) -> argpar
         "files, in any order, and to stored records), every bad line listed as FILE:LINE, "
         "and nothing written unless all are good (or --partial). A line whose id exists "
         "updates that record when it differs. Each file's resource is --resource or its name "
-        "(role-changes.ndjson, officials.csv).",
+        "(role-changes.ndjson, officials.csv); a .json file is a Popolo document (what "
+        "accord export popolo writes), imported as the records it carries.",
     )
     imports.add_argument("files", nargs="+", type=Path, metavar="FILE")
     imports.add_argument("--resource", help="the resource of the (one) file, e.g. role-changes")

@@ -6,8 +6,6 @@ reported, line by line, with the database exactly as before."""
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import socket
 import time
 from collections.abc import Iterator
@@ -31,45 +29,24 @@ NAMES = list(registry.TABLES)
 
 
 def export(client: Client) -> dict[str, list[bytes]]:
-    """Every record of every resource as its NDJSON line (until the export endpoints land,
-    the items of the JSON pages, which are the same bytes)."""
-    return {
-        name: [msgspec.json.encode(item) for item in all_pages(client, f"/v1/{name}", 200)]
-        for name in NAMES
-    }
+    """Every record of every resource as its line of the NDJSON export."""
+    lines = {}
+    for name in NAMES:
+        response = client.get(f"/v1/export/{name}.ndjson")
+        assert response.status_code == 200, response.text
+        lines[name] = response.content.splitlines()
+    return lines
 
 
-def csv_file(name: str, records: list[bytes]) -> bytes:
-    """A resource's records as the CSV export writes them (the shared format: the record's
-    fields in order, null empty, booleans `true`/`false`, lists and objects as compact JSON)."""
-    fields = registry.TABLES[name].record.__struct_fields__
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(fields)
-    for line in records:
-        record = msgspec.json.decode(line)
-        writer.writerow([_cell(record.get(field)) for field in fields])
-    return out.getvalue().encode()
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | dict):
-        return msgspec.json.encode(value).decode()
-    return str(value)
-
-
-def write_files(folder: Path, lines: dict[str, list[bytes]], form: str = "ndjson") -> list[Path]:
+def write_files(folder: Path, client: Client, form: str = "ndjson") -> list[Path]:
+    """Every resource's export file (``/v1/export/{name}.ndjson`` or ``.csv``) in ``folder``,
+    named as the export names it."""
     paths = []
-    for name, records in lines.items():
+    for name in NAMES:
         path = folder / f"{name}.{form}"
-        if form == "csv":
-            path.write_bytes(csv_file(name, records))
-        else:
-            path.write_bytes(b"".join(line + b"\n" for line in records))
+        response = client.get(f"/v1/export/{path.name}")
+        assert response.status_code == 200, response.text
+        path.write_bytes(response.content)
         paths.append(path)
     return paths
 
@@ -157,7 +134,7 @@ def assert_round_trip(
     lines = export(source)
     target = migrated_empty(databases, purpose)
     # Files named in reverse fill order: the engine orders them itself.
-    paths = list(reversed(write_files(folder, lines, form)))
+    paths = list(reversed(write_files(folder, source, form)))
     code, out, err = run_cli(monkeypatch, capsys, target, *paths)
     assert code == 0, out + err
     with TestClient(create_app(Settings(database_url=target))) as copy:

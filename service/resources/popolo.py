@@ -389,6 +389,14 @@ def _country(area_id: str | None, areas: dict[str, dict[str, Any]]) -> str | Non
     return None
 
 
+def _stamps(popolo_object: dict[str, Any]) -> dict[str, Any]:
+    """A Popolo object's ``created_at`` and ``updated_at`` (Popolo's own fields), as an import
+    line keeps them."""
+    return {
+        name: popolo_object[name] for name in ("created_at", "updated_at") if name in popolo_object
+    }
+
+
 def popolo_records(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Accord's import lines for a Popolo document (a parsed ``GET /v1/export/popolo``, or any
     Popolo JSON using the same fields), by resource name in fill order: ``organizations``,
@@ -396,8 +404,9 @@ def popolo_records(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
     Each line is a record's writable fields (what ``POST /v1/{resource}`` takes) plus its
     ``id``: the Popolo id where it is a UUID, else a UUID derived from it (so converting the
-    same document twice gives the same ids). Read-only fields (``version``, ``created_at``,
-    ``updated_at``, ``disputed``) are left to the import. What Popolo does not carry (see the
+    same document twice gives the same ids), and its ``created_at``/``updated_at`` where the
+    Popolo object has them (so a record comes back as it was exported). ``version`` and
+    ``disputed`` are left to the import. What Popolo does not carry (see the
     module's docstring) comes back as its default: no notes, no citations, one-holder posts
     unless two memberships of a post overlap, role changes only for tenures.
 
@@ -416,8 +425,8 @@ def popolo_records(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
       unless it is one of Accord's), dates. No mediators: Popolo has no place for them.
     - rounds: each ``round`` event of such a negotiation (``parent_id``), numbered 1, 2…
       in document order (Accord's export lists them by ordinal); ``status`` (``proposed``
-      unless one of Accord's), dates, ``outcome`` from ``description``; no venue, mediators,
-      delegations present or agenda.
+      unless one of Accord's), dates, ``outcome`` from ``description``, ``location`` as the
+      venue's place; no mediators, delegations present or agenda.
     - delegations: each ``delegation`` organization with its memberships as ``members`` (in
       document order); ``party_id`` is its ``parent_id`` (else the members'
       ``on_behalf_of_id``), ``negotiation_id`` the members' ``legislative_period_id``. A
@@ -433,6 +442,7 @@ def popolo_records(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     out_organizations = [
         {
             "id": _as_uuid(o["id"]),
+            **_stamps(o),
             "name": o["name"],
             "kind": o["classification"]
             if o.get("classification") in _ORGANIZATION_KINDS
@@ -453,6 +463,7 @@ def popolo_records(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     out_officials = [
         {
             "id": _as_uuid(p["id"]),
+            **_stamps(p),
             "name": p["name"],
             "other_names": _other_names(p.get("other_names", [])),
             "wikidata_id": next(
@@ -476,6 +487,7 @@ def popolo_records(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     out_posts = [
         {
             "id": _as_uuid(p["id"]),
+            **_stamps(p),
             "title": p["label"],
             "organization_id": _as_uuid(p["organization_id"]),
             "single_holder": not _overlap(m for m in tenures if m["post_id"] == p["id"]),
@@ -501,6 +513,7 @@ def popolo_records(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         out_changes.append(
             {
                 "id": _as_uuid(m["id"]),
+                **_stamps(m),
                 **change,
                 "kind": "acting_appointment" if acting else "appointment",
                 "effective_date": m["start_date"],
@@ -542,6 +555,7 @@ def popolo_records(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         out_delegations.append(
             {
                 "id": _as_uuid(o["id"]),
+                **_stamps(o),
                 "negotiation_id": _as_uuid(negotiation),
                 "party_id": _as_uuid(party),
                 "name": o.get("name"),
@@ -571,6 +585,7 @@ def popolo_records(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     out_negotiations = [
         {
             "id": _as_uuid(e["id"]),
+            **_stamps(e),
             "title": e["name"],
             "status": e["status"] if e.get("status") in _NEGOTIATION_STATUSES else "active",
             "parties": parties.get(_as_uuid(e["id"]), []),
@@ -595,10 +610,13 @@ def popolo_records(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         out_rounds.append(
             {
                 "id": _as_uuid(e["id"]),
+                **_stamps(e),
                 "negotiation_id": negotiation,
                 "ordinal": ordinals[negotiation],
                 "status": e["status"] if e.get("status") in _ROUND_STATUSES else "proposed",
-                "venue": None,
+                # Popolo's one `location` text comes back as the venue's place: exported again,
+                # it reads the same.
+                "venue": {"place": e["location"]} if e.get("location") else None,
                 "start_date": e.get("start_date"),
                 "end_date": e.get("end_date"),
                 "mediators": [],

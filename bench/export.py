@@ -77,7 +77,10 @@ class Peak:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.rss_mb())
+            try:
+                self.peak = max(self.peak, self.rss_mb())
+            except psutil.NoSuchProcess:
+                return  # it has ended (a short `accord export`): its peak is what was seen
             time.sleep(0.02)
 
     def __enter__(self) -> Peak:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Annotated, Any, Generic, TypeVar, Union
@@ -250,6 +250,30 @@ class Listing(Generic[P]):
             headers["Link"] = f'<{_next_url(request, next_cursor)}>; rel="next"'
         page = self.page_type([self.make(row) for row in rows], next_cursor)
         return Encoded(page, headers=headers)
+
+    async def page_of_found(
+        self,
+        request: Request[Any, Any, Any],
+        filters: Sequence[tuple[str, Any]],
+        *,
+        exists: Callable[[], Awaitable[bool]],
+        missing: Callable[[], ProblemError],
+        limit: int,
+        cursor: str | None,
+        sort: str | None = None,
+    ) -> Response[P]:
+        """A page of what belongs to one thing (a record's history, a webhook's deliveries):
+        ``missing()`` — a 404 — rather than an empty page when ``exists()`` says the thing is
+        not there. The check runs only when page 1 is empty, or before an export (NDJSON,
+        CSV), which cannot turn into a 404 once it has started."""
+        if bulk.asked_format(request.headers) is not None:
+            if not await exists():
+                raise missing()
+            return await self.page(request, filters, limit=limit, cursor=cursor, sort=sort)
+        response = await self.page(request, filters, limit=limit, cursor=cursor, sort=sort)
+        if not response.content.items and cursor is None and not await exists():
+            raise missing()
+        return response
 
     @property
     def item_type(self) -> Any:

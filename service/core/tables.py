@@ -16,7 +16,7 @@ import asyncpg
 import msgspec
 from litestar import Request, Response
 
-from service.core import bulk, history
+from service.core import history
 from service.core.database import Connection, Pool, pool_of
 from service.core.pagination import Listing, Page, SortKey
 from service.core.problems import FieldError, ProblemError, not_found
@@ -400,15 +400,12 @@ async def page_of_existing(
     cursor: str | None,
 ) -> Response[P]:
     """A page of a record's sub-collection (a post's holders, a memorandum's versions); 404,
-    not an empty page, when the record itself does not exist. The existence check runs only
-    when page 1 is empty, or before an export (NDJSON, CSV), which cannot turn into a 404 once
-    it has started."""
-    if bulk.asked_format(request.headers) is not None:
-        if not await parent.exists(pool_of(request), parent_id):
-            raise not_found(parent.label, parent_id)
-        return await listing.page(request, filters, limit=limit, cursor=cursor)
-    response = await listing.page(request, filters, limit=limit, cursor=cursor)
-    page = response.content
-    if not page.items and cursor is None and not await parent.exists(pool_of(request), parent_id):
-        raise not_found(parent.label, parent_id)
-    return response
+    not an empty page, when the record itself does not exist (``Listing.page_of_found``)."""
+    return await listing.page_of_found(
+        request,
+        filters,
+        exists=lambda: parent.exists(pool_of(request), parent_id),
+        missing=lambda: not_found(parent.label, parent_id),
+        limit=limit,
+        cursor=cursor,
+    )

@@ -29,7 +29,7 @@ from litestar.openapi.spec import (
 )
 from litestar.params import Body, PathParameter, QueryParameter
 
-from service.core import bulk, delivery, ssrf
+from service.core import delivery, ssrf
 from service.core.auth import ADMIN_ACTION, ADMIN_READ, ADMIN_WRITE, WRITE_SECURITY
 from service.core.database import pool_of, transaction
 from service.core.idempotency import REPLAYED_HEADER, IdempotencyKey, remember, replay
@@ -454,24 +454,19 @@ async def list_webhook_deliveries(
     cursor: CursorParam = None,
 ) -> Response[DeliveryPage]:
     filters = DELIVERIES.where(webhook_id=id, state=delivery_state)
-    exported = bulk.asked_format(request.headers) is not None
-    if exported and not await _webhook_exists(request, id):
-        raise not_found("webhook", id)  # before the export starts, which cannot turn into one
-    response = await DELIVERIES.page(request, filters, limit=limit, cursor=cursor, sort=sort)
-    if (
-        not exported
-        and not response.content.items
-        and cursor is None
-        and not await _webhook_exists(request, id)
-    ):
-        raise not_found("webhook", id)
-    return response
 
+    async def exists() -> bool:
+        found = await pool_of(request).fetchval("select true from webhooks where id = $1", id)
+        return found is not None
 
-async def _webhook_exists(request: Request[Any, Any, Any], ident: UUID) -> bool:
-    return (
-        await pool_of(request).fetchval("select true from webhooks where id = $1", ident)
-        is not None
+    return await DELIVERIES.page_of_found(
+        request,
+        filters,
+        exists=exists,
+        missing=lambda: not_found("webhook", id),
+        limit=limit,
+        cursor=cursor,
+        sort=sort,
     )
 
 

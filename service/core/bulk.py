@@ -26,6 +26,7 @@ from litestar import Litestar, Response
 from litestar.types import Receive, Scope, Send
 
 from service.core.database import AnyConnection, Pool
+from service.core.responses import quality
 
 if TYPE_CHECKING:
     from service.core.tables import Table
@@ -286,17 +287,9 @@ def negotiate(accept: str) -> Format | None:
     for item in accept.lower().split(","):
         media, _, parameters = item.partition(";")
         main, _, sub = media.strip().partition("/")
-        weight = 1.0
-        for parameter in parameters.split(";"):
-            name, _, value = parameter.partition("=")
-            if name.strip() == "q":
-                try:
-                    weight = float(value)
-                except ValueError:
-                    weight = 0.0
-        ranges.append((main, sub.strip(), weight))
+        ranges.append((main, sub.strip(), quality(parameters)))
 
-    def quality(main: str, sub: str) -> float:
+    def best_for(main: str, sub: str) -> float:
         best, specificity = 0.0, -1
         for r_main, r_sub, q in ranges:
             if r_main == main and r_sub == sub:
@@ -312,9 +305,9 @@ def negotiate(accept: str) -> Format | None:
         return best
 
     offers: list[tuple[float, Format | None]] = [
-        (quality("application", "json"), None),
-        (quality("application", "x-ndjson"), "ndjson"),
-        (quality("text", "csv"), "csv"),
+        (best_for("application", "json"), None),
+        (best_for("application", "x-ndjson"), "ndjson"),
+        (best_for("text", "csv"), "csv"),
     ]
     best_quality, best = max(offers, key=lambda offer: offer[0])  # max keeps the first of ties
     return best if best_quality > 0 else None

@@ -12,6 +12,8 @@ from litestar.enums import CompressionEncoding, ScopeType
 from litestar.middleware.compression import CompressionMiddleware
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
+from service.core.responses import quality
+
 MINIMUM_SIZE = 1024
 """Smaller bodies go as they are: what compression saves there is less than it costs."""
 
@@ -36,23 +38,12 @@ def _chosen(accept_encoding: bytes) -> str | None:
     accepted = set()
     for item in accept_encoding.decode("latin-1").lower().split(","):
         coding, _, parameters = item.partition(";")
-        if _weight(parameters) > 0:
+        if quality(parameters) > 0:
             accepted.add(coding.strip())
     for coding in (CompressionEncoding.BROTLI, CompressionEncoding.GZIP):
         if coding in accepted or "*" in accepted:
             return coding
     return None
-
-
-def _weight(parameters: str) -> float:
-    for parameter in parameters.split(";"):
-        name, _, value = parameter.partition("=")
-        if name.strip() == "q":
-            try:
-                return float(value)
-            except ValueError:
-                return 0.0
-    return 1.0
 
 
 class Compression:

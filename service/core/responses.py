@@ -14,6 +14,20 @@ _encode = msgspec.json.encode
 _JSON = (b"content-type", b"application/json")
 
 
+def quality(parameters: str) -> float:
+    """The ``q`` weight among the parameters of one item of an ``Accept``-style header
+    (``;q=0.5``), 1 when absent; an unreadable one counts as 0 (refused). Content negotiation
+    (``service.core.bulk``) and compression both weigh what a client takes with it."""
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
 class Encoded(Response[T], Generic[T]):
     """A JSON response encoded by msgspec as it is made, sent as two ASGI messages.
 

@@ -247,11 +247,7 @@ def table_schema(table: Table[Any, Any], references: dict[str, str]) -> TableSch
 async def datapackage(pool: Pool) -> tuple[DataPackage, int]:
     """The Data Package of every resource's CSV export, and the change-log position it was
     read at."""
-    async with (
-        pool.acquire() as conn,
-        conn.transaction(isolation="repeatable_read", readonly=True),
-    ):
-        seq: int = await conn.fetchval("select last_seq from change_log")
+    async with pool.acquire() as conn, bulk.snapshot(conn) as seq:
         rows = await conn.fetch(_FOREIGN_KEYS, [t.table for t in TABLES.values()])
     references: dict[str, dict[str, str]] = {}
     for row in rows:

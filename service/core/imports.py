@@ -39,6 +39,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.core import catalog
 from service.core.database import AnyConnection
 from service.core.problems import FieldError, ProblemError, problem_from_postgres
 from service.core.tables import Link, Table
@@ -843,20 +844,7 @@ async def _checks(
             (link.table, target.link_staging[link.field], link) for link in target.table.links
         ]
         for real, stage, link in relations:
-            constraints = await conn.fetch(
-                """select c.conname, c.contype::text, pg_get_constraintdef(c.oid) as def,
-                          c.confrelid::regclass::text as target,
-                          array(select a.attname from unnest(c.conkey) with ordinality k(n, i)
-                                  join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.n
-                                 order by k.i) as cols,
-                          array(select a.attname from unnest(c.confkey) with ordinality k(n, i)
-                                  join pg_attribute a on a.attrelid = c.confrelid
-                                   and a.attnum = k.n
-                                 order by k.i) as refcols
-                     from pg_constraint c where c.conrelid = $1::regclass
-                    order by c.conname""",
-                real,
-            )
+            constraints = await catalog.constraints(conn, real)
             staged_columns = (
                 set(target.columns)
                 if link is None

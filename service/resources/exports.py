@@ -28,7 +28,7 @@ from litestar.params import PathParameter
 from msgspec import UNSET, UnsetType
 
 from service import __version__
-from service.core import bulk
+from service.core import bulk, catalog
 from service.core.bulk import streamed
 from service.core.database import Pool, pool_of
 from service.core.pagination import SEQ_HEADER
@@ -149,16 +149,6 @@ class DataPackage(_Descriptor, kw_only=True):
 
 # --- the package -------------------------------------------------------------------------------
 
-_FOREIGN_KEYS = """
-select c.conrelid::regclass::text as "table", a.attname as "column",
-       c.confrelid::regclass::text as referenced
-  from pg_constraint c
-  join pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
- where c.contype = 'f' and cardinality(c.conkey) = 1
-   and c.conrelid = any($1::regclass[])
- order by 1, 2"""
-"""Every one-column foreign key of the record tables, as PostgreSQL keeps it."""
-
 _NAMES_BY_TABLE = {table.table: name for name, table in TABLES.items()}
 
 LICENSES = [
@@ -248,12 +238,16 @@ async def datapackage(pool: Pool) -> tuple[DataPackage, int]:
     """The Data Package of every resource's CSV export, and the change-log position it was
     read at."""
     async with pool.acquire() as conn, bulk.snapshot(conn) as seq:
-        rows = await conn.fetch(_FOREIGN_KEYS, [t.table for t in TABLES.values()])
+        found = {
+            table.table: await catalog.constraints(conn, table.table) for table in TABLES.values()
+        }
+    # Every one-column foreign key of the record tables to another record table.
     references: dict[str, dict[str, str]] = {}
-    for row in rows:
-        target = _NAMES_BY_TABLE.get(row["referenced"])
-        if target is not None:
-            references.setdefault(row["table"], {})[row["column"]] = target
+    for table, constraints in found.items():
+        for con in sorted(constraints, key=lambda con: list(con["cols"])):
+            target = _NAMES_BY_TABLE.get(con["target"])
+            if con["contype"] == "f" and len(con["cols"]) == 1 and target is not None:
+                references.setdefault(table, {})[con["cols"][0]] = target
     resources = [
         DataResource(
             name=name,

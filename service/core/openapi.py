@@ -200,15 +200,22 @@ def _document_exports(operation: Operation, components: dict[str, Schema]) -> No
     items = properties.get("items")
     if "next_cursor" not in properties or not isinstance(items, Schema) or items.items is None:
         return
-    item = items.items
-    ok.content = {
-        **(ok.content or {}),
+    ok.content = {**(ok.content or {}), **lines_content(items.items, NDJSON_TEXT, CSV_TEXT)}
+
+
+def lines_content(
+    item: Schema | Reference, lines: str, csv: str = CSV_CELLS
+) -> dict[str, OpenAPIMediaType]:
+    """The NDJSON and CSV forms of many records, as an export answers them and an import
+    takes them: NDJSON lines each an ``item`` (``lines`` says what they are), CSV as text
+    (``csv`` says how it is written)."""
+    return {
         "application/x-ndjson": OpenAPIMediaType(
-            schema=Schema(all_of=[item], description=NDJSON_TEXT)
+            schema=Schema(all_of=[item], description=lines)
             if isinstance(item, Reference)
-            else dataclasses.replace(item, description=NDJSON_TEXT)
+            else dataclasses.replace(item, description=lines)
         ),
-        "text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, description=CSV_TEXT)),
+        "text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, description=csv)),
     }
 
 

@@ -17,9 +17,7 @@ import msgspec.inspect as mi
 from litestar import Request, Response, get
 from litestar.datastructures import ResponseHeader
 from litestar.openapi.spec import (
-    OpenAPIMediaType,
     OpenAPIResponse,
-    OpenAPIType,
     Operation,
     Reference,
     Schema,
@@ -31,6 +29,7 @@ from service import __version__
 from service.core import bulk, catalog
 from service.core.bulk import streamed
 from service.core.database import Pool, pool_of
+from service.core.openapi import lines_content
 from service.core.pagination import SEQ_HEADER
 from service.core.problems import ProblemError, problem_responses
 from service.core.responses import Encoded
@@ -360,18 +359,11 @@ class _NdjsonOrCsv(Operation):
             Reference(ref=f"#/components/schemas/{table.record.__name__}")
             for table in TABLES.values()
         ]
-        ok.content = {
-            bulk.NDJSON: OpenAPIMediaType(
-                schema=Schema(
-                    one_of=records,
-                    description="One record per line, each exactly as a GET of it returns it "
-                    "(a record of the collection the file is named after).",
-                )
-            ),
-            "text/csv": OpenAPIMediaType(
-                schema=Schema(type=OpenAPIType.STRING, description=bulk.CSV_CELLS)
-            ),
-        }
+        ok.content = lines_content(
+            Schema(one_of=records),
+            "One record per line, each exactly as a GET of it returns it (a record of the "
+            "collection the file is named after).",
+        )
 
 
 @get(

@@ -12,8 +12,6 @@ from litestar import Request, post
 from litestar.exceptions import InternalServerException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
-    OpenAPIMediaType,
-    OpenAPIType,
     Operation,
     Reference,
     RequestBody,
@@ -24,6 +22,7 @@ from litestar.params import QueryParameter
 from service.core import imports
 from service.core.auth import BULK_WRITE, WRITE_SECURITY
 from service.core.database import pool_of
+from service.core.openapi import lines_content
 from service.core.problems import (
     PROBLEM_JSON,
     WRITE_STATUSES,
@@ -67,10 +66,7 @@ class _LinesBody(Operation):
         self.request_body = RequestBody(
             required=True,
             description="The records, in the format `Content-Type` names.",
-            content={
-                NDJSON: OpenAPIMediaType(schema=Schema(one_of=records, description=_LINES)),
-                CSV: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, description=_CSV)),
-            },
+            content=lines_content(Schema(one_of=records), _LINES, _CSV),
         )
 
 

@@ -1,0 +1,17 @@
+#!/bin/sh
+# The compose standby's entrypoint, as the postgres user of the postgres image. On the first
+# start, copy the primary with pg_basebackup: --write-recovery-conf (-R) leaves standby.signal
+# and primary_conninfo behind, so the server then streams the primary's WAL and answers
+# read-only queries (hot standby). Later starts find the copy and just follow.
+set -eu
+PGDATA="${PGDATA:-/var/lib/postgresql/18/docker}"
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+    until pg_basebackup --host=postgres --port=5432 --username=replicator \
+        --pgdata="$PGDATA" --write-recovery-conf --wal-method=stream --checkpoint=fast; do
+        echo "standby: no base backup from the primary yet; retrying in 2 s" >&2
+        rm -rf "$PGDATA"                 # what the failed copy left
+        sleep 2
+    done
+fi
+# PGPASSWORD (from compose) stays in the environment for the WAL receiver's connections.
+exec postgres -D "$PGDATA"

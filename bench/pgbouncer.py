@@ -28,8 +28,12 @@ def version() -> str:
 
 
 @contextmanager
-def running(database_url: str, port: int = 6433, pool_size: int = 40) -> Iterator[str]:
-    """Start PgBouncer for the database of ``database_url``; yields the URL through it."""
+def running(
+    database_url: str, port: int = 6433, pool_size: int = 40, query_wait_timeout: int = 120
+) -> Iterator[str]:
+    """Start PgBouncer for the database of ``database_url``; yields the URL through it.
+    ``query_wait_timeout``: how long a client may wait for a server connection (PgBouncer's
+    default, 120 s) before PgBouncer gives up on it."""
     target = urlsplit(database_url)
     user = target.username or "postgres"
     database = target.path.lstrip("/")
@@ -51,6 +55,7 @@ auth_type = trust
 auth_file = {folder / "users.txt"}
 pool_mode = transaction
 default_pool_size = {pool_size}
+query_wait_timeout = {query_wait_timeout}
 max_client_conn = 1000
 ignore_startup_parameters = statement_timeout,idle_in_transaction_session_timeout
 """)

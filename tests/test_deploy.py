@@ -286,6 +286,9 @@ def test_the_poolers_front_the_cluster_in_transaction_mode(startup_parameters: s
         assert int(parameters["max_prepared_statements"]) >= (
             deployment_settings.statement_cache_size
         )
+        # A request waits for a server connection no longer than the service would wait to
+        # connect: PgBouncer drops it, and the service answers 503 (or asks the primary).
+        assert float(parameters["query_wait_timeout"]) <= deployment_settings.acquire_timeout_s
         ignored = set(parameters["ignore_startup_parameters"].split(","))
         assert untracked <= ignored, f"PgBouncer would refuse the service's {untracked - ignored}"
 
@@ -611,5 +614,6 @@ def test_compose_pgbouncer_takes_what_the_service_sends(startup_parameters: set[
     api = _settings_of(services["api"]["environment"])
     assert bouncer["POOL_MODE"] == "transaction"
     assert int(bouncer["MAX_PREPARED_STATEMENTS"]) >= api.statement_cache_size
+    assert float(bouncer["QUERY_WAIT_TIMEOUT"]) <= api.acquire_timeout_s
     ignored = set(bouncer["IGNORE_STARTUP_PARAMETERS"].split(","))
     assert startup_parameters - PGBOUNCER_TRACKED <= ignored

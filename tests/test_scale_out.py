@@ -4,16 +4,23 @@ transaction with the row locked."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import asyncpg
 import httpx
 import pytest
+from litestar.testing import TestClient
 
 from bench import pgbouncer
+from service.app import create_app
+from service.settings import Settings
 from tests import ids
 from tests.conftest import Databases, free_port, make_key, wait_ready
 
@@ -98,3 +105,36 @@ def test_if_match_loses_no_update_across_processes(
         f"If-Match across {PROCESSES} processes: {len(jobs)} read-modify-writes by {CLIENTS} "
         f"clients, {conflicts} retried after a 412, {len(jobs)} applied, none lost"
     )
+
+
+def test_a_request_pgbouncer_gives_up_on_is_a_503(databases: Databases) -> None:
+    """PgBouncer's own errors (SQLSTATE 08P01: a query that waited longer than
+    query_wait_timeout for a server connection, a server it cannot connect to) mean what a lost
+    connection means without it: a 503 with Retry-After, not a 500."""
+    url = databases.create("pooler_errors")
+    with pgbouncer.running(url, port=free_port(), pool_size=1, query_wait_timeout=1) as pooled:
+        settings = Settings(
+            database_url=pooled, statement_cache_size=0, pool_min_size=1, listen_url=url
+        )
+        with TestClient(create_app(settings)) as client:
+            assert client.get(f"/v1/officials/{ids.REZNIKOV}").status_code == 200
+
+            async def hold_the_server_connection() -> None:
+                conn = await asyncpg.connect(pooled, statement_cache_size=0)
+                try:
+                    await conn.execute("select pg_sleep(4)")
+                finally:
+                    await conn.close()
+
+            holder = threading.Thread(target=asyncio.run, args=(hold_the_server_connection(),))
+            holder.start()
+            try:
+                time.sleep(0.5)  # the holder's query has the only server connection
+                response = client.get(f"/v1/officials/{ids.REZNIKOV}")
+            finally:
+                holder.join()
+            assert response.status_code == 503, response.text
+            assert response.headers["retry-after"]
+            assert response.headers["content-type"] == "application/problem+json"
+            # Once PgBouncer has a server connection free again, the service answers again.
+            assert client.get(f"/v1/officials/{ids.REZNIKOV}").status_code == 200

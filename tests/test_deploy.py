@@ -420,14 +420,18 @@ def test_the_alerts_watch_accords_metrics() -> None:
 def test_the_alerts_parse_and_fire(tmp_path: Path) -> None:
     """promtool checks every expression and runs tests/alerts_test.yaml, which feeds series to
     the rules and says which alerts must fire when (and which must not)."""
-    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(_rules()["spec"]))
-    checked = subprocess.run(
-        ["promtool", "check", "rules", str(tmp_path / "rules.yaml")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    def promtool(command: str, name: str, content: dict[str, Any]) -> None:
+        (tmp_path / name).write_text(yaml.safe_dump(content))
+        ran = subprocess.run(
+            ["promtool", command, "rules", str(tmp_path / name)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+
+    promtool("check", "rules.yaml", _rules()["spec"])
     # The unit tests match labels only: without the annotations' prose they need not repeat it.
     spec = copy.deepcopy(_rules()["spec"])
     for group in spec["groups"]:
@@ -436,14 +440,7 @@ def test_the_alerts_parse_and_fire(tmp_path: Path) -> None:
     (tmp_path / "bare.yaml").write_text(yaml.safe_dump(spec))
     tests = yaml.safe_load((ROOT / "tests" / "alerts_test.yaml").read_text())
     tests["rule_files"] = [str(tmp_path / "bare.yaml")]
-    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests))
-    ran = subprocess.run(
-        ["promtool", "test", "rules", str(tmp_path / "tests.yaml")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert ran.returncode == 0, ran.stdout + ran.stderr
+    promtool("test", "tests.yaml", tests)
 
 
 # --- compose ---------------------------------------------------------------------------------

@@ -458,7 +458,11 @@ def test_compose_services_depend_on_services_that_exist() -> None:
         for needed, how in service.get("depends_on", {}).items():
             assert needed in services, (name, needed)
             condition = how["condition"]
-            assert condition in {"service_healthy", "service_completed_successfully"}
+            assert condition in {
+                "service_started",
+                "service_healthy",
+                "service_completed_successfully",
+            }
             if condition == "service_healthy":
                 assert "healthcheck" in services[needed], needed
         for mount in service.get("volumes", []):

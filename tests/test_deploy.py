@@ -37,67 +37,27 @@ KUBERNETES_VERSIONS = ("1.35", "1.37")
 """The oldest and the newest minor version upstream Kubernetes supports (December 2026): a
 field too new for the one or removed from the other fails."""
 
-CNPG_POOLER_PARAMETERS = frozenset(
-    [
-        "application_name_add_host",
-        "auth_type",
-        "autodb_idle_timeout",
-        "cancel_wait_timeout",
-        "client_idle_timeout",
-        "client_login_timeout",
-        "client_tls_sslmode",
-        "default_pool_size",
-        "disable_pqexec",
-        "dns_max_ttl",
-        "dns_nxdomain_ttl",
-        "idle_transaction_timeout",
-        "ignore_startup_parameters",
-        "listen_backlog",
-        "log_connections",
-        "log_disconnections",
-        "log_pooler_errors",
-        "log_stats",
-        "max_client_conn",
-        "max_db_connections",
-        "max_packet_size",
-        "max_prepared_statements",
-        "max_user_connections",
-        "min_pool_size",
-        "pkt_buf",
-        "query_timeout",
-        "query_wait_timeout",
-        "reserve_pool_size",
-        "reserve_pool_timeout",
-        "sbuf_loopcnt",
-        "server_check_delay",
-        "server_check_query",
-        "server_connect_timeout",
-        "server_fast_close",
-        "server_idle_timeout",
-        "server_lifetime",
-        "server_login_retry",
-        "server_reset_query",
-        "server_reset_query_always",
-        "server_round_robin",
-        "server_tls_ciphers",
-        "server_tls_protocols",
-        "server_tls_sslmode",
-        "stats_period",
-        "suspend_timeout",
-        "tcp_defer_accept",
-        "tcp_socket_buffer",
-        "tcp_keepalive",
-        "tcp_keepcnt",
-        "tcp_keepidle",
-        "tcp_keepintvl",
-        "tcp_user_timeout",
-        "track_extra_parameters",
-        "verbose",
-    ]
-)
+# fmt: off
+CNPG_POOLER_PARAMETERS = frozenset({
+    "application_name_add_host", "auth_type", "autodb_idle_timeout", "cancel_wait_timeout",
+    "client_idle_timeout", "client_login_timeout", "client_tls_sslmode", "default_pool_size",
+    "disable_pqexec", "dns_max_ttl", "dns_nxdomain_ttl", "idle_transaction_timeout",
+    "ignore_startup_parameters", "listen_backlog", "log_connections", "log_disconnections",
+    "log_pooler_errors", "log_stats", "max_client_conn", "max_db_connections",
+    "max_packet_size", "max_prepared_statements", "max_user_connections", "min_pool_size",
+    "pkt_buf", "query_timeout", "query_wait_timeout", "reserve_pool_size",
+    "reserve_pool_timeout", "sbuf_loopcnt", "server_check_delay", "server_check_query",
+    "server_connect_timeout", "server_fast_close", "server_idle_timeout", "server_lifetime",
+    "server_login_retry", "server_reset_query", "server_reset_query_always",
+    "server_round_robin", "server_tls_ciphers", "server_tls_protocols", "server_tls_sslmode",
+    "stats_period", "suspend_timeout", "tcp_defer_accept", "tcp_socket_buffer", "tcp_keepalive",
+    "tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_user_timeout",
+    "track_extra_parameters", "verbose",
+})
 """The PgBouncer parameters CloudNativePG's admission webhook lets a Pooler set
 (``AllowedPgbouncerGenericConfigurationParameters``); any other is refused as "Invalid or
 reserved parameter" when the Pooler is applied."""
+# fmt: on
 
 PGBOUNCER_TRACKED = frozenset(
     {"client_encoding", "datestyle", "timezone", "standard_conforming_strings", "application_name"}
@@ -115,24 +75,16 @@ ARRIVING_SETTINGS = frozenset(
 """Settings the deploy files use that issue 14's metrics, logs and replica branches add to
 ``Settings``; once those are merged this set is empty and goes."""
 
-METRICS = frozenset(
-    [
-        "accord_requests_total",
-        "accord_request_duration_seconds",
-        "accord_requests_in_progress",
-        "accord_db_pool_connections",
-        "accord_db_pool_waiting",
-        "accord_db_errors_total",
-        "accord_unavailable_responses_total",
-        "accord_idempotent_replays_total",
-        "accord_changes_written_total",
-        "accord_webhook_deliveries_total",
-        "accord_webhook_lag_seconds",
-        "accord_replica_lag_seconds",
-        "accord_replica_reads_total",
-    ]
-)
+# fmt: off
+METRICS = frozenset({
+    "accord_requests_total", "accord_request_duration_seconds", "accord_requests_in_progress",
+    "accord_db_pool_connections", "accord_db_pool_waiting", "accord_db_errors_total",
+    "accord_unavailable_responses_total", "accord_idempotent_replays_total",
+    "accord_changes_written_total", "accord_webhook_deliveries_total",
+    "accord_webhook_lag_seconds", "accord_replica_lag_seconds", "accord_replica_reads_total",
+})
 """The metric names Accord exposes (issue 14's shared names)."""
+# fmt: on
 
 
 def _load_all(path: Path) -> list[dict[str, Any]]:

@@ -478,13 +478,16 @@ def test_compose_standby_scripts_make_a_streaming_replica(scratch: Path) -> None
     owner = primary.system_user  # PostgreSQL refuses to run as root
     primary_url = str(primary.get_uri())
     primary_socket = parse_qs(urlsplit(primary_url).query)["host"][0]
+    # As the postgres image leaves its data directory: there, empty and world-writable.
     standby = scratch / "standby"
+    standby.mkdir(mode=0o1777)
+    standby.chmod(0o1777)
     standby_socket = scratch / "standby-socket"
     standby_socket.mkdir()
     ensure_prefix_permissions(standby_socket)
     if owner:
-        shutil.chown(standby_socket, owner)
-        shutil.chown(scratch, owner)
+        for folder in (standby, standby_socket, scratch):
+            shutil.chown(folder, owner)
     env = {**os.environ, "PATH": f"{POSTGRES_BIN_PATH}:{os.environ['PATH']}"}
     try:
         subprocess.run(

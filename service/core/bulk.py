@@ -29,7 +29,7 @@ from service.core.database import AnyConnection, Pool
 from service.core.responses import quality
 
 if TYPE_CHECKING:
-    from service.core.tables import Table
+    from service.core.tables import Bulk
 
 log = logging.getLogger("accord.bulk")
 
@@ -266,11 +266,12 @@ def rows_of(
 
 
 def of_table(
-    table: Table[Any, Any], format: Format, *, progress: Callable[[int], None] | None = None
+    table: Bulk, format: Format, *, progress: Callable[[int], None] | None = None
 ) -> tuple[Encoder, Produce]:
-    """Every record of ``table``, in id order (the collection's own order), as ``format``."""
+    """Every record of ``table``, in the order of its key (the collection's own order: ids),
+    as ``format``."""
     encoder = Encoder(format, table.record)
-    sql = f"{table.select} order by id"
+    sql = f"{table.select} order by {', '.join(table.key)}"
     return encoder, rows_of(sql, (), table.make, encoder, progress=progress)
 
 

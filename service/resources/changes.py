@@ -538,6 +538,7 @@ async def _event_stream(
             "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",  # nginx would otherwise hold events back
             "Accord-Seq": str(last_seq),
+            "Vary": "Accept",
         },
     )
 

@@ -343,6 +343,10 @@ class _ImportProgress:
         self.bar.close()
 
 
+_FORMATS: dict[str, bulk.Format] = {".ndjson": "ndjson", ".jsonl": "ndjson", ".csv": "csv"}
+"""A file's format by its extension."""
+
+
 def _import_sources(
     files: list[Path], resource: str | None, progress: _ImportProgress
 ) -> list[imports.Source]:
@@ -360,13 +364,11 @@ def _import_sources(
             raise SystemExit(
                 f"{path}: no resource {name!r} (use --resource, one of: {', '.join(registry.BULK)})"
             )
-        chunks = imports.file_chunks(str(path), progress=progress.read)
-        if path.suffix == ".csv":
-            lines = imports.csv_records(chunks, registry.BULK[name])
-        elif path.suffix in (".ndjson", ".jsonl"):
-            lines = imports.ndjson_lines(chunks)
-        else:
+        format = _FORMATS.get(path.suffix)
+        if format is None:
             raise SystemExit(f"{path}: not .ndjson, .csv or Popolo .json")
+        chunks = imports.file_chunks(str(path), progress=progress.read)
+        lines = imports.lines_in(format, chunks, registry.BULK[name])
         sources.append(imports.Source(resource=name, lines=progress.counted(lines), name=str(path)))
     return sources
 

@@ -6,9 +6,10 @@ reported, line by line, with the database exactly as before."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from bench import imports as bench_imports
 from service import cli, migrations
 from service.app import create_app
 from service.core import database, imports
+from service.core.problems import FieldError
 from service.resources import registry
 from service.settings import Settings
 from tests.conftest import Client, Databases, all_pages, live_server, make_key, query
@@ -724,3 +726,46 @@ def test_records_already_parsed_import_as_lines(target: str, target_client: Clie
     assert report.resources["officials"].created == 1
     got = target_client.get(f"/v1/officials/{new_id(90)}").json()
     assert got["other_names"] == [{"name": "Разобранный", "lang": None, "note": None}]
+
+
+def test_the_collector_runs_less_often_only_while_an_import_parses(target: str) -> None:
+    """The cycle collector's threshold is the process's: an import raises it for its parse
+    and puts it back after, whether the import succeeds, finds bad lines or fails mid-parse;
+    imports parsing at once share one raise."""
+    usual = gc.get_threshold()
+    seen: list[int] = []
+
+    async def lines(
+        *records: dict[str, Any] | Exception,
+    ) -> AsyncIterator[tuple[int, imports.Raw | FieldError]]:
+        for number, record in enumerate(records, 1):
+            seen.append(gc.get_threshold()[0])
+            if isinstance(record, Exception):
+                raise record
+            yield number, record
+
+    async def run(*records: dict[str, Any] | Exception) -> imports.ImportReport:
+        conn = await asyncpg.connect(target)
+        try:
+            await database.init_connection(conn)
+            source = imports.Source(resource="organizations", lines=lines(*records))
+            return await imports.run(conn, [source], tables=registry.BULK, dry_run=True)
+        finally:
+            await conn.close()
+
+    good = {"name": "Collected", "kind": "agency"}
+    assert asyncio.run(run(good)).resources["organizations"].created == 1
+    assert gc.get_threshold() == usual
+    with pytest.raises(imports.BadLinesError):
+        asyncio.run(run(good, {"name": "", "kind": "agency"}))
+    assert gc.get_threshold() == usual
+    with pytest.raises(ConnectionResetError):
+        asyncio.run(run(good, ConnectionResetError("the client went away")))
+    assert gc.get_threshold() == usual
+    assert len(seen) == 5
+    assert all(threshold >= 50_000 for threshold in seen)
+    with imports.fewer_collections():
+        with imports.fewer_collections():
+            assert gc.get_threshold()[0] >= 50_000
+        assert gc.get_threshold()[0] >= 50_000  # the other is still parsing
+    assert gc.get_threshold() == usual

@@ -53,6 +53,7 @@ import asyncpg
 import msgspec
 
 from service.core import catalog
+from service.core.bulk import Format
 from service.core.database import AnyConnection
 from service.core.problems import FieldError, ProblemError, problem_from_postgres
 from service.core.tables import Appended, Bulk, Link, Table
@@ -204,6 +205,15 @@ class Source:
     resource: str
     lines: AsyncIterable[tuple[int, Raw | FieldError]]
     name: str = ""
+
+
+def lines_in(
+    format: Format, chunks: AsyncIterable[bytes], table: Bulk
+) -> AsyncIterator[tuple[int, Raw | FieldError]]:
+    """The lines of a body in ``format``: NDJSON lines, or CSV records of ``table``'s fields.
+    How ``accord import`` (by a file's extension) and ``POST /v1/imports`` (by its
+    ``Content-Type``) read what they are given."""
+    return ndjson_lines(chunks) if format == "ndjson" else csv_records(chunks, table)
 
 
 async def ndjson_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, Raw | FieldError]]:
@@ -646,7 +656,7 @@ async def _run(
         )
         staged[source.resource].source = source.name
 
-    with _fewer_collections():
+    with fewer_collections():
         await _stage(conn, sources, staged, seconds)
 
     checks_started = time.perf_counter()
@@ -699,18 +709,40 @@ async def _run(
     )
 
 
+@dataclass(slots=True)
+class _Parsing:
+    """Imports of this process parsing now (``fewer_collections``), and the collector's
+    thresholds before the first of them began."""
+
+    count: int = 0
+    threshold: tuple[int, ...] = ()
+
+
+_PARSING = _Parsing()
+
+
 @contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Parsing makes a few objects per line, each of which counts towards the cycle
+def fewer_collections() -> Iterator[None]:
+    """The cycle collector runs less often while an import parses (never less than every
+    50,000 objects). Parsing makes a few objects per line, each of which counts towards the
     collector's next run; at its usual threshold (700) it runs every few dozen lines and took
-    a third of the parse time. It runs less often meanwhile (never less than every 50,000
-    objects), in every coroutine of the process."""
-    threshold = gc.get_threshold()
-    gc.set_threshold(max(threshold[0], 50_000), *threshold[1:])
+    a third of the parse time.
+
+    The threshold is the process's (Python has no other), so it holds for every coroutine
+    of the process while it is raised: it is raised for the parse of an import only, and put
+    back as it was when the parse ends, by error or cancellation too. Imports that parse at
+    once in one process (into different databases) share one raise: the first raises it,
+    the last puts it back."""
+    if _PARSING.count == 0:
+        _PARSING.threshold = usual = gc.get_threshold()
+        gc.set_threshold(max(usual[0], 50_000), *usual[1:])
+    _PARSING.count += 1
     try:
         yield
     finally:
-        gc.set_threshold(*threshold)
+        _PARSING.count -= 1
+        if _PARSING.count == 0:
+            gc.set_threshold(*_PARSING.threshold)
 
 
 async def _more_temp_buffers(conn: AnyConnection) -> None:

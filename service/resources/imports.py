@@ -163,9 +163,8 @@ async def import_records(
     if length is not None and length.isdigit() and int(length) > cap:
         raise _too_large(cap)
     chunks = _body(request, cap)
-    table = registry.BULK[resource]
-    lines = (
-        imports.ndjson_lines(chunks) if media_type == NDJSON else imports.csv_records(chunks, table)
+    lines = imports.lines_in(
+        "ndjson" if media_type == NDJSON else "csv", chunks, registry.BULK[resource]
     )
     source = imports.Source(resource=resource, lines=lines, name=resource)
     async with pool_of(request).acquire() as conn:

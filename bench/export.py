@@ -26,10 +26,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import psutil
 
 from bench.data import HOLDERS_PER_POST
+from bench.download import download
 from service import embedded
 from service.settings import default_data_dir
 
@@ -96,19 +96,18 @@ def one(base: str, process: psutil.Process, fmt: str, coding: str, rows: int) ->
     """One export, read as fast as the client can, its bytes counted as they come."""
     url = f"{base}/v1/export/{RESOURCE}.{fmt}"
     before = Peak(process).rss_mb()
-    with Peak(process) as peak, httpx.Client(timeout=600) as client:
-        started = time.perf_counter()
-        first = 0.0
-        size = 0
-        with client.stream("GET", url, headers={"Accept-Encoding": coding}) as response:
-            response.raise_for_status()
-            for chunk in response.iter_raw():
-                if not first:
-                    first = time.perf_counter() - started
-                size += len(chunk)
-        seconds = time.perf_counter() - started
+    with Peak(process) as peak:
+        got = download(url, coding=coding)
     what = f"{fmt}" + ("" if coding == "identity" else f", {coding}")
-    return Export(what, rows, size, seconds, first * 1000, before, max(before, peak.peak))
+    return Export(
+        what,
+        rows,
+        got.wire_bytes,
+        got.seconds,
+        got.first_byte * 1000,
+        before,
+        max(before, peak.peak),
+    )
 
 
 def cli(url: str, fmt: str, rows: int) -> Export:

@@ -14,12 +14,11 @@ import argparse
 import asyncio
 import os
 import secrets
-import time
 
-import httpx
 import msgspec
 
 from bench.__main__ import prepare, server
+from bench.download import download
 from service import embedded
 from service.settings import default_data_dir
 
@@ -36,25 +35,6 @@ class _Counts(msgspec.Struct):
     posts: list[msgspec.Raw]
     memberships: list[msgspec.Raw]
     events: list[msgspec.Raw]
-
-
-def _run(base: str, encoding: str) -> tuple[float, float, int, bytes]:
-    """One export read to its end: time to the first byte, the whole time, the bytes on the
-    wire (``encoding`` asked for) and the document."""
-    started = time.perf_counter()
-    first = None
-    body = bytearray()
-    with (
-        httpx.Client(timeout=600, headers={"Accept-Encoding": encoding}) as client,
-        client.stream("GET", f"{base}/v1/export/popolo") as response,
-    ):
-        response.raise_for_status()
-        for chunk in response.iter_bytes():
-            if first is None:
-                first = time.perf_counter() - started
-            body += chunk
-        wire = response.num_bytes_downloaded
-    return first or 0.0, time.perf_counter() - started, wire, bytes(body)
 
 
 def main() -> None:
@@ -75,7 +55,11 @@ def main() -> None:
             for run, encoding in [(n, "identity") for n in range(1, args.runs + 1)] + [
                 (args.runs + 1, "br")
             ]:
-                first, took, wire, body = _run(f"http://127.0.0.1:{PORT}", encoding)
+                got = download(
+                    f"http://127.0.0.1:{PORT}/v1/export/popolo", coding=encoding, keep=True
+                )
+                first, took, wire, body = got.first_byte, got.seconds, got.wire_bytes, got.body
+                assert body is not None
                 sent = msgspec.json.decode(body, type=_Counts)
                 records = sum(len(getattr(sent, f)) for f in _Counts.__struct_fields__)
                 rss = worker.memory_info().rss / 2**20

@@ -89,7 +89,8 @@ async def _measure(
         print(
             f"a page of 5 organizations: median {_ms(statistics.median(alone))} alone, "
             f"{_ms(statistics.median(meanwhile))} with the streams open "
-            f"(p99 {_ms(sorted(alone)[197])} / {_ms(sorted(meanwhile)[197])})"
+            f"(p99 {_ms(sorted(alone)[197])} / {_ms(sorted(meanwhile)[197])}, max "
+            f"{_ms(max(alone))} / {_ms(max(meanwhile))})"
         )
         for number in range(writes):
             arrivals = [asyncio.create_task(stream.changes(1, 30)) for stream in streams]

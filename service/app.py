@@ -20,7 +20,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, Tag
 
 from service import __version__, docs, health
-from service.core import history
+from service.core import history, vary
 from service.core.auth import SECURITY_SCHEMES, WriteLimit
 from service.core.compression import Compression
 from service.core.database import create_pool
@@ -229,6 +229,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers,
         openapi_config=openapi_config(),
         cors_config=cors_config(settings.cors_origins),
+        # CORS replaces a response's `Vary`: what it said is kept for `vary.Merged` below.
+        middleware=[vary.Remembered()] if settings.cors_origins else [],
         plugins=[StrictStructSchemaPlugin()],
         request_max_body_size=MAX_BODY,
         state=State({"write_limit": WriteLimit(settings.write_rate_limit), "settings": settings}),
@@ -239,4 +241,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # middleware is compressed too, and compression's `Vary: Accept-Encoding` is added after
     # CORS sets `Vary: Origin` (which replaces any `Vary` already there).
     app.asgi_handler = Compression(app.asgi_handler)
+    if settings.cors_origins:
+        # Outermost: one `Vary` of what the answer said and what CORS and compression added.
+        app.asgi_handler = vary.Merged(app.asgi_handler)
     return app

@@ -141,10 +141,10 @@ async def export(settings: Settings, name: str, format: bulk.Format, output: Pat
     ``output`` (stdout by default) with the producer the HTTP export runs, in one snapshot; the
     change-log position it is consistent with on stderr. A file is written beside ``output``
     and renamed once complete, so ``output`` is never half an export."""
-    table = registry.TABLES.get(name)
+    table = registry.BULK.get(name)
     if table is None and name != "popolo":
         print(
-            f"no collection {name!r}; one of: {', '.join(registry.TABLES)}, or popolo",
+            f"no collection {name!r}; one of: {', '.join(registry.BULK)}, or popolo",
             file=sys.stderr,
         )
         return 2
@@ -343,6 +343,10 @@ class _ImportProgress:
         self.bar.close()
 
 
+_FORMATS: dict[str, bulk.Format] = {".ndjson": "ndjson", ".jsonl": "ndjson", ".csv": "csv"}
+"""A file's format by its extension."""
+
+
 def _import_sources(
     files: list[Path], resource: str | None, progress: _ImportProgress
 ) -> list[imports.Source]:
@@ -356,18 +360,15 @@ def _import_sources(
             sources.extend(_popolo_sources(path, progress))
             continue
         name = resource or path.name.split(".", 1)[0]
-        if name not in registry.TABLES:
+        if name not in registry.BULK:
             raise SystemExit(
-                f"{path}: no resource {name!r} (use --resource, one of: "
-                f"{', '.join(registry.TABLES)})"
+                f"{path}: no resource {name!r} (use --resource, one of: {', '.join(registry.BULK)})"
             )
-        chunks = imports.file_chunks(str(path), progress=progress.read)
-        if path.suffix == ".csv":
-            lines = imports.csv_records(chunks, registry.TABLES[name])
-        elif path.suffix in (".ndjson", ".jsonl"):
-            lines = imports.ndjson_lines(chunks)
-        else:
+        format = _FORMATS.get(path.suffix)
+        if format is None:
             raise SystemExit(f"{path}: not .ndjson, .csv or Popolo .json")
+        chunks = imports.file_chunks(str(path), progress=progress.read)
+        lines = imports.lines_in(format, chunks, registry.BULK[name])
         sources.append(imports.Source(resource=name, lines=progress.counted(lines), name=str(path)))
     return sources
 
@@ -409,7 +410,7 @@ async def import_files(
         await database.init_connection(conn)
         try:
             report = await imports.run(
-                conn, sources, tables=registry.TABLES, partial=partial, dry_run=dry_run
+                conn, sources, tables=registry.BULK, partial=partial, dry_run=dry_run
             )
         except imports.BadLinesError as failed:
             report = failed.report

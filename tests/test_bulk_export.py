@@ -296,6 +296,12 @@ def test_the_cli_writes_the_same_bytes_as_the_http_export(
         [*accord, "export", "officials"], env=env, capture_output=True, check=True
     )
     assert to_stdout.stdout == client.get("/v1/export/officials.ndjson").content
+    versions = subprocess.run(
+        [*accord, "export", "memorandum-versions"], env=env, capture_output=True, check=True
+    )
+    over_http = client.get("/v1/export/memorandum-versions.ndjson")
+    assert versions.stdout == over_http.content
+    assert len(over_http.content.splitlines()) >= 2  # the worked example's two memoranda
 
     unknown = subprocess.run([*accord, "export", "nope"], env=env, capture_output=True, check=False)
     assert unknown.returncode == 2

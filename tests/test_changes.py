@@ -5,6 +5,8 @@ retention window is a 410; concurrent writers never make a reader skip a change.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import random
 from collections.abc import Iterator
 from datetime import timedelta
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -109,6 +112,52 @@ def test_filters_and_include_none(feed: Client) -> None:
     assert all("record" not in c for c in bare["items"])
     assert feed.get("/v1/changes", params={"resource": "keys"}).status_code == 400
     assert feed.get("/v1/changes", params={"since": -1}).status_code == 400
+
+
+def test_the_feed_as_ndjson_and_csv_has_every_change_up_to_its_seq(feed: Client) -> None:
+    start = current_seq(feed)
+    org = feed.post("/v1/organizations", json={"name": "Exported", "kind": "agency"}).json()
+    for n in range(60):  # more than one batch of the export (64 rows first)
+        feed.patch(f"/v1/organizations/{org['id']}", json={"note": f"note {n}"})
+    person = feed.post("/v1/officials", json={"name": "Exported Person"}).json()
+    feed.delete(f"/v1/officials/{person['id']}")
+    paged, end = follow(feed, start)
+
+    response = feed.get(
+        "/v1/changes", params={"since": start}, headers={"Accept": "application/x-ndjson"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/x-ndjson"
+    assert int(response.headers["accord-seq"]) == end
+    assert "Accept" in response.headers["vary"]
+    lines = [msgspec.json.decode(line) for line in response.content.splitlines()]
+    # Every change after `since`, exactly as the pages give them, the last one `Accord-Seq`.
+    assert lines == paged
+    assert len(lines) == 63
+    assert lines[-1]["seq"] == end
+    # The same filters as the pages; `limit` does not apply.
+    deleted = feed.get(
+        "/v1/changes",
+        params={"since": start, "resource": "officials", "include": "none", "limit": 1},
+        headers={"Accept": "application/x-ndjson"},
+    )
+    assert [msgspec.json.decode(line) for line in deleted.content.splitlines()] == [
+        {k: v for k, v in c.items() if k != "record"} for c in paged if c["id"] == person["id"]
+    ]
+    # CSV: `resource`, then the change's fields; the record as JSON text.
+    table = feed.get("/v1/changes", params={"since": start}, headers={"Accept": "text/csv"})
+    assert table.headers["content-type"] == "text/csv; charset=utf-8"
+    rows = list(csv.DictReader(io.StringIO(table.text)))
+    assert list(rows[0]) == ["resource", "seq", "id", "action", "version", "at", "record"]
+    assert [int(row["seq"]) for row in rows] == [c["seq"] for c in paged]
+    assert msgspec.json.decode(rows[1]["record"]) == paged[1]["record"]
+    assert rows[-1]["record"] == ""
+    # A position outside the log is a 410 before the export starts.
+    gone = feed.get(
+        "/v1/changes", params={"since": end + 1}, headers={"Accept": "application/x-ndjson"}
+    )
+    assert gone.status_code == 410
+    assert gone.headers["content-type"] == PROBLEM
 
 
 def test_every_collection_says_which_change_it_is_consistent_with(feed: Client) -> None:

@@ -330,6 +330,45 @@ def test_compressed_answers_to_a_listed_origin_vary_on_both(listed: Client) -> N
     assert gzip.decompress(body)
 
 
+def test_vary_names_every_header_an_answer_depends_on_once(plain: Client, listed: Client) -> None:
+    """A shared cache keys what it stores by `Vary`: a page and an export vary by `Accept`
+    (JSON, NDJSON, CSV), a compressed body by `Accept-Encoding`, an answer to a listed origin
+    by `Origin` — each named once in one header, whatever layers added them (CORS replaces a
+    `Vary` it finds)."""
+    page = "/v1/timeline?limit=200"
+    record = f"/v1/officials/{ids.MEDINSKY}"
+    ndjson = {"Accept": "application/x-ndjson"}
+    gzip_please = {"Accept-Encoding": "gzip"}
+    origin = {"Origin": APP}
+    cases: list[tuple[Client, str, dict[str, str], list[str]]] = [
+        (plain, page, {}, ["accept"]),
+        (plain, page, gzip_please, ["accept", "accept-encoding"]),
+        (plain, page, {**ndjson, **gzip_please}, ["accept", "accept-encoding"]),
+        (plain, "/v1/export/officials.csv", gzip_please, ["accept-encoding"]),
+        (plain, record, {}, []),
+        (listed, page, origin, ["accept", "origin"]),
+        (listed, page, {**origin, **gzip_please}, ["accept", "accept-encoding", "origin"]),
+        (listed, page, {**origin, **ndjson}, ["accept", "origin"]),
+        (listed, "/v1/officials?limit=2", {**origin, "Accept": "text/csv"}, ["accept", "origin"]),
+        (
+            listed,
+            "/v1/export/officials.csv",
+            {**origin, **gzip_please},
+            ["accept-encoding", "origin"],
+        ),
+        (listed, "/v1/changes", origin, ["accept", "origin"]),
+        (listed, record, origin, ["origin"]),
+        (listed, page, {}, ["accept"]),
+    ]
+    for client, path, headers, expected in cases:
+        response, _ = raw(client, "GET", path, headers=headers)
+        assert response.status_code == 200, (path, headers)
+        values = response.headers.get_list("vary")
+        names = [n.strip().lower() for v in values for n in v.split(",") if n.strip()]
+        assert len(values) <= 1, (path, headers, values)
+        assert sorted(names) == expected, (path, headers, values)
+
+
 def test_an_event_stream_goes_uncompressed_and_its_headers_at_once() -> None:
     """Streams are compressed chunk by chunk, except an event stream: its client must get
     the headers before the first event and every event as it is written."""

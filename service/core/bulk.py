@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,7 +29,7 @@ from service.core.database import AnyConnection, Pool
 from service.core.responses import quality
 
 if TYPE_CHECKING:
-    from service.core.tables import Table
+    from service.core.tables import Bulk
 
 log = logging.getLogger("accord.bulk")
 
@@ -218,20 +218,27 @@ class Encoder:
         return self._csv.rows(items) if self._csv is not None else _lines(items)
 
 
+MakeMany = Callable[[AnyConnection, Sequence[asyncpg.Record]], Awaitable[Sequence[Any]]]
+"""Rows → their items, reading more on the connection (in the export's snapshot)."""
+
+
 def rows_of(
     sql: str,
     args: Sequence[Any],
-    make: Callable[[asyncpg.Record], Any],
+    make: Callable[[asyncpg.Record], Any] | None,
     encoder: Encoder,
     *,
     progress: Callable[[int], None] | None = None,
+    make_many: MakeMany | None = None,
 ) -> Produce:
-    """An export of what ``sql`` selects, each row made a record by ``make``: read through a
+    """An export of what ``sql`` selects, each row made a record by ``make`` — or each batch
+    by ``make_many``, which may read more on the connection (a change's record): read through a
     server-side cursor in batches sized so that each encodes to about ``CHUNK`` bytes (the
     first small, for a quick first byte). ``progress`` hears how many rows each batch had.
 
     The next batch is fetched while this one is encoded and sent, so PostgreSQL producing
-    rows and Python encoding them overlap (on two cores, most of the time either takes)."""
+    rows and Python encoding them overlap (on two cores, most of the time either takes);
+    after ``make_many`` has read, since a connection runs one statement at a time."""
 
     async def produce(conn: AnyConnection) -> AsyncIterator[bytes]:
         head = encoder.head()
@@ -247,12 +254,16 @@ def rows_of(
             while fetching is not None:
                 rows = await fetching
                 fetching = None
+                if not rows:
+                    return
+                items = await make_many(conn, rows) if make_many is not None else None
                 if len(rows) == asked:  # more may follow: fetch them meanwhile
                     asked = size
                     fetching = asyncio.ensure_future(cursor.fetch(asked))
-                if not rows:
-                    return
-                chunk = encoder.encode([make(row) for row in rows])
+                if items is None:
+                    assert make is not None
+                    items = [make(row) for row in rows]
+                chunk = encoder.encode(items)
                 if progress is not None:
                     progress(len(rows))
                 yield chunk
@@ -266,11 +277,12 @@ def rows_of(
 
 
 def of_table(
-    table: Table[Any, Any], format: Format, *, progress: Callable[[int], None] | None = None
+    table: Bulk, format: Format, *, progress: Callable[[int], None] | None = None
 ) -> tuple[Encoder, Produce]:
-    """Every record of ``table``, in id order (the collection's own order), as ``format``."""
+    """Every record of ``table``, in the order of its key (the collection's own order: ids),
+    as ``format``."""
     encoder = Encoder(format, table.record)
-    sql = f"{table.select} order by id"
+    sql = f"{table.select} order by {', '.join(table.key)}"
     return encoder, rows_of(sql, (), table.make, encoder, progress=progress)
 
 

@@ -17,6 +17,11 @@ log — in one statement at the end, numbered as the API numbers its writes. Any
 check cannot see (a trigger's rule, an exclusion constraint) fails the whole transaction with
 the API's problem for it.
 
+Rows only ever added to a record (``tables.Appended``: a memorandum's versions) go through
+the same phases, keyed by their record and number instead of an id: a stored one may only be
+repeated exactly (``unchanged``), never changed, and the records that gain some get an update
+in the history, as when the API adds one.
+
 One import runs at a time (a transaction-level advisory lock): two imports would otherwise
 contend for the same rows and the change log's counter row for their whole length."""
 
@@ -29,7 +34,15 @@ import re
 import time
 import types
 import typing
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,9 +53,10 @@ import asyncpg
 import msgspec
 
 from service.core import catalog
+from service.core.bulk import Format
 from service.core.database import AnyConnection
 from service.core.problems import FieldError, ProblemError, problem_from_postgres
-from service.core.tables import Link, Table
+from service.core.tables import Appended, Bulk, Link, Table
 
 BATCH = 10_000
 """Lines parsed between two COPYs: large enough that a COPY's round trips do not count, small
@@ -193,6 +207,15 @@ class Source:
     name: str = ""
 
 
+def lines_in(
+    format: Format, chunks: AsyncIterable[bytes], table: Bulk
+) -> AsyncIterator[tuple[int, Raw | FieldError]]:
+    """The lines of a body in ``format``: NDJSON lines, or CSV records of ``table``'s fields.
+    How ``accord import`` (by a file's extension) and ``POST /v1/imports`` (by its
+    ``Content-Type``) read what they are given."""
+    return ndjson_lines(chunks) if format == "ndjson" else csv_records(chunks, table)
+
+
 async def ndjson_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, Raw | FieldError]]:
     """NDJSON: one record per ``\n``-terminated line, numbered from 1; blank lines skipped; a
     line that is not UTF-8 is an error (msgspec would take its bytes into strings as they are).
@@ -229,7 +252,7 @@ def _utf8(number: int, line: bytes) -> bytes | FieldError:
 
 
 async def csv_records(
-    chunks: AsyncIterable[bytes], table: Table[Any, Any]
+    chunks: AsyncIterable[bytes], table: Bulk
 ) -> AsyncIterator[tuple[int, Raw | FieldError]]:
     """CSV as the export writes it (RFC 4180, a header of field names): each record as the
     dict its NDJSON line would decode to, numbered by the line where it starts. An empty cell
@@ -273,7 +296,7 @@ async def csv_records(
         yield start, _csv_record(header, cells, structured, start)
 
 
-def _header_problem(header: list[str], table: Table[Any, Any]) -> str | None:
+def _header_problem(header: list[str], table: Bulk) -> str | None:
     """What is wrong with a CSV header: columns the record lacks, required ones missing."""
     record_fields = set(table.record.__struct_fields__)
     problems = [f"unknown column {name!r}" for name in header if name not in record_fields]
@@ -370,7 +393,7 @@ def _unwrap(kind: Any) -> Any:
         return kind
 
 
-def _structured_fields(table: Table[Any, Any]) -> set[str]:
+def _structured_fields(table: Bulk) -> set[str]:
     """Fields written in a CSV cell as JSON text: lists, objects and structs."""
     hints = typing.get_type_hints(table.record, include_extras=True)
     found = set()
@@ -384,7 +407,7 @@ def _structured_fields(table: Table[Any, Any]) -> set[str]:
     return found
 
 
-def _required_fields(table: Table[Any, Any]) -> dict[str, bool]:
+def _required_fields(table: Bulk) -> dict[str, bool]:
     info = msgspec.inspect.type_info(table.create)
     assert isinstance(info, msgspec.inspect.StructType)
     return {f.name: f.required for f in info.fields}
@@ -410,7 +433,7 @@ class _Staged:
     """One resource in an import: its staging tables and what its lines came to."""
 
     name: str
-    table: Table[Any, Any]
+    table: Bulk
     decode: Callable[[bytes], Any]
     convert: Callable[[Any], Any]
     staging: str
@@ -438,12 +461,17 @@ async def _column_types(conn: AnyConnection, table: str) -> dict[str, str]:
     return {row["attname"]: row["type"] for row in rows}
 
 
-async def _create_staging(conn: AnyConnection, name: str, table: Table[Any, Any]) -> _Staged:
-    kind = import_struct(table)
+async def _create_staging(conn: AnyConnection, name: str, table: Bulk) -> _Staged:
     types = await _column_types(conn, table.table)
-    writes = _writes(table)
-    columns = ["line", *_KEPT, *writes, "doc"]
-    typed = {"line": "integer", **{c: types[c] for c in (*_KEPT, *writes)}, "doc": "jsonb"}
+    if isinstance(table, Appended):
+        kind: type[msgspec.Struct] = table.create
+        columns = ["line", *table.writes]
+        typed = {"line": "integer", **{c: types[c] for c in table.writes}}
+    else:
+        kind = import_struct(table)
+        writes = _writes(table)
+        columns = ["line", *_KEPT, *writes, "doc"]
+        typed = {"line": "integer", **{c: types[c] for c in (*_KEPT, *writes)}, "doc": "jsonb"}
     staging = _stage_name(table.table)
     await conn.execute(
         f"create temp table {staging} ({', '.join(f'{c} {typed[c]}' for c in columns)}) "
@@ -460,7 +488,7 @@ async def _create_staging(conn: AnyConnection, name: str, table: Table[Any, Any]
         await conn.execute(f"create temp table {link_name} ({spec}) on commit drop")
         link_staging[link.field] = link_name
     decoder = msgspec.json.Decoder(kind)
-    kept = set(kind.__struct_fields__) - set(_ignored(table))
+    kept = set(kind.__struct_fields__) - set(_ignored(table) if isinstance(table, Table) else ())
 
     def convert(value: dict[str, Any]) -> Any:
         # Read-only values are ignored whatever they hold (a CSV cell is text).
@@ -510,6 +538,9 @@ def _parse(staged: _Staged, number: int, raw: Raw | FieldError) -> None:
         return
     table = staged.table
     try:
+        if isinstance(table, Appended):
+            staged.rows.append((number, *table.params(item)))
+            return
         params = table.params(item)
         link_values = [
             (link, [link.values(element) for element in getattr(item, link.field)])
@@ -562,7 +593,7 @@ async def run(
     conn: AnyConnection,
     sources: Sequence[Source],
     *,
-    tables: dict[str, Table[Any, Any]],
+    tables: Mapping[str, Bulk],
     partial: bool = False,
     dry_run: bool = False,
     actor: UUID | None = None,
@@ -597,7 +628,7 @@ async def run(
 async def _run(
     conn: AnyConnection,
     sources: Sequence[Source],
-    tables: dict[str, Table[Any, Any]],
+    tables: Mapping[str, Bulk],
     partial: bool,
     dry_run: bool,
     actor: UUID | None,
@@ -625,7 +656,7 @@ async def _run(
         )
         staged[source.resource].source = source.name
 
-    with _fewer_collections():
+    with fewer_collections():
         await _stage(conn, sources, staged, seconds)
 
     checks_started = time.perf_counter()
@@ -655,7 +686,10 @@ async def _run(
     write_started = time.perf_counter()
     try:
         for target in staged.values():
-            await _write_records(conn, target)
+            if isinstance(target.table, Appended):
+                await _write_appended(conn, target, target.table)
+            else:
+                await _write_records(conn, target)
         for target in staged.values():
             await _write_links(conn, target)
         seconds.write = time.perf_counter() - write_started
@@ -675,18 +709,40 @@ async def _run(
     )
 
 
+@dataclass(slots=True)
+class _Parsing:
+    """Imports of this process parsing now (``fewer_collections``), and the collector's
+    thresholds before the first of them began."""
+
+    count: int = 0
+    threshold: tuple[int, ...] = ()
+
+
+_PARSING = _Parsing()
+
+
 @contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Parsing makes a few objects per line, each of which counts towards the cycle
+def fewer_collections() -> Iterator[None]:
+    """The cycle collector runs less often while an import parses (never less than every
+    50,000 objects). Parsing makes a few objects per line, each of which counts towards the
     collector's next run; at its usual threshold (700) it runs every few dozen lines and took
-    a third of the parse time. It runs less often meanwhile (never less than every 50,000
-    objects), in every coroutine of the process."""
-    threshold = gc.get_threshold()
-    gc.set_threshold(max(threshold[0], 50_000), *threshold[1:])
+    a third of the parse time.
+
+    The threshold is the process's (Python has no other), so it holds for every coroutine
+    of the process while it is raised: it is raised for the parse of an import only, and put
+    back as it was when the parse ends, by error or cancellation too. Imports that parse at
+    once in one process (into different databases) share one raise: the first raises it,
+    the last puts it back."""
+    if _PARSING.count == 0:
+        _PARSING.threshold = usual = gc.get_threshold()
+        gc.set_threshold(max(usual[0], 50_000), *usual[1:])
+    _PARSING.count += 1
     try:
         yield
     finally:
-        gc.set_threshold(*threshold)
+        _PARSING.count -= 1
+        if _PARSING.count == 0:
+            gc.set_threshold(*_PARSING.threshold)
 
 
 async def _more_temp_buffers(conn: AnyConnection) -> None:
@@ -763,8 +819,9 @@ async def _flush(
 async def _prepare(conn: AnyConnection, staged: dict[str, _Staged]) -> None:
     """Ids for lines that had none (and their list rows), indexes, statistics."""
     for target in staged.values():
-        await conn.execute(f"update {target.staging} set id = accord_uuid7() where id is null")
-        await conn.execute(f"create index on {target.staging} (id)")
+        if isinstance(target.table, Table):
+            await conn.execute(f"update {target.staging} set id = accord_uuid7() where id is null")
+        await conn.execute(f"create index on {target.staging} ({', '.join(target.table.key)})")
         await conn.execute(f"create index on {target.staging} (line)")
         await conn.execute(f"analyze {target.staging}")
         for link in target.table.links:
@@ -815,7 +872,7 @@ def _field_sql(target: _Staged, column: str, link: Link | None) -> str:
 
 
 async def _checks(
-    conn: AnyConnection, staged: dict[str, _Staged], tables: dict[str, Table[Any, Any]]
+    conn: AnyConnection, staged: dict[str, _Staged], tables: Mapping[str, Bulk]
 ) -> list[_Check]:
     """Every check the staged rows must pass, from PostgreSQL's catalog: each resource's
     duplicate ids, its table's and its lists' foreign keys, CHECK and unique constraints."""
@@ -823,22 +880,25 @@ async def _checks(
     by_table = {t.table: name for name, t in tables.items()}
     for name, target in staged.items():
         s = target.staging
-        checks.append(
-            _Check(
-                name,
-                f"select s.line, 'id', 'id ' || s.id || ' is also on line ' || s.first "
-                f"from (select line, id, min(line) over (partition by id) as first from {s}) s "
-                "where s.line > s.first",
+        if isinstance(target.table, Appended):
+            checks.extend(_appended_checks(name, target.table, s))
+        else:
+            checks.append(
+                _Check(
+                    name,
+                    f"select s.line, 'id', 'id ' || s.id || ' is also on line ' || s.first "
+                    f"from (select line, id, min(line) over (partition by id) as first "
+                    f"from {s}) s where s.line > s.first",
+                )
             )
-        )
-        checks.append(
-            _Check(
-                name,
-                f"select s.line, 'id', 'id ' || s.id || ' is a ' || r.kind || ', not a "
-                f"{target.table.kind}' from {s} s join accord_records r on r.id = s.id "
-                f"where r.kind <> '{target.table.kind}'",
+            checks.append(
+                _Check(
+                    name,
+                    f"select s.line, 'id', 'id ' || s.id || ' is a ' || r.kind || ', not a "
+                    f"{target.table.kind}' from {s} s join accord_records r on r.id = s.id "
+                    f"where r.kind <> '{target.table.kind}'",
+                )
             )
-        )
         relations: list[tuple[str, str, Link | None]] = [(target.table.table, s, None)]
         relations += [
             (link.table, target.link_staging[link.field], link) for link in target.table.links
@@ -876,6 +936,31 @@ async def _checks(
     return checks
 
 
+def _appended_checks(name: str, table: Appended[Any], s: str) -> list[_Check]:
+    """Rows only ever added (a memorandum's versions): a key twice in the import, or a key
+    already stored with other values — such a row never changes, so a line may only repeat
+    it exactly (``unchanged``)."""
+    owner, number = table.key
+    key = f"s.{owner} || ' number ' || s.{number}"
+    compared = [c for c in table.writes if c not in (*table.key, "created_at")]
+    differs = " or ".join(f"t.{c} is distinct from s.{c}" for c in compared)
+    return [
+        _Check(
+            name,
+            f"select s.line, '{number}', '{table.label} ' || {key} || ' is also on line ' "
+            f"|| s.first from (select line, {owner}, {number}, min(line) over "
+            f"(partition by {owner}, {number}) as first from {s}) s where s.line > s.first",
+        ),
+        _Check(
+            name,
+            f"select s.line, '{number}', '{table.label} ' || {key} || ' is stored with other "
+            f"values; it never changes (add one with another number instead)' "
+            f"from {s} s join {table.table} t using ({owner}, {number}) "
+            f"where {differs} or t.created_at <> coalesce(s.created_at, t.created_at)",
+        ),
+    ]
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -899,7 +984,7 @@ def _reference_check(
     # of its own (an anti-join), which PostgreSQL runs as one hash join over the whole import.
     places = [referenced]
     if referenced == "accord_records":
-        places += [other.staging for other in staged.values()]
+        places += [o.staging for o in staged.values() if isinstance(o.table, Table)]
     elif referenced in by_table and by_table[referenced] in staged:
         places.append(staged[by_table[referenced]].staging)
     else:
@@ -1030,6 +1115,7 @@ async def _write_records(conn: AnyConnection, target: _Staged) -> None:
     """Insert the new ids and update the changed ones; record which were written, and the
     changes history keeps for each, in ``import_written_<table>``."""
     table = target.table
+    assert isinstance(table, Table)
     s = target.staging
     written = f"import_written_{table.table}"
     fields = list(table.create.__struct_fields__)
@@ -1092,6 +1178,46 @@ async def _write_records(conn: AnyConnection, target: _Staged) -> None:
             f"insert into {table.table} ({columns}) select {values} from {written} w "
             f"join {s} s on s.line = w.line where w.operation = 'create'"
         )
+
+
+async def _write_appended(conn: AnyConnection, target: _Staged, table: Appended[Any]) -> None:
+    """Insert the rows not stored yet (a stored one is the same: the checks saw to it), and
+    record for the history one update of each record that gained some — its version as it
+    is, ``changes`` its newest row's number before and after — as the API's addition of one
+    does."""
+    s = target.staging
+    owner, number = table.key
+    written = f"import_written_{table.table}"
+    await conn.execute(
+        f"create temp table {written} (line integer, id uuid, operation text, version integer, "
+        "changes jsonb) on commit drop"
+    )
+    new = (
+        f"select * from {s} s where not exists (select from {table.table} t "
+        f"where t.{owner} = s.{owner} and t.{number} = s.{number})"
+    )
+    await conn.execute(
+        f"""insert into {written} (line, id, operation, version, changes)
+            select min(n.line), n.{owner}, 'update', o.version,
+                   jsonb_build_object('{table.latest}', jsonb_build_object(
+                       'before', (select max(t.{number}) from {table.table} t
+                                   where t.{owner} = n.{owner}),
+                       'after', greatest(max(n.{number}), (select max(t.{number})
+                                  from {table.table} t where t.{owner} = n.{owner}))))
+              from ({new}) n join {table.owner.table} o on o.id = n.{owner}
+             group by n.{owner}, o.version"""
+    )
+    columns = ", ".join(table.writes)
+    values = ", ".join(
+        "coalesce(s.created_at, now())" if c == "created_at" else f"s.{c}" for c in table.writes
+    )
+    status = await conn.execute(
+        f"insert into {table.table} ({columns}) select {values} from ({new}) s order by s.line"
+    )
+    target.report.created = int(status.split()[-1])
+    target.report.unchanged = await conn.fetchval(f"select count(*) from {s}") - (
+        target.report.created
+    )
 
 
 async def _write_links(conn: AnyConnection, target: _Staged) -> None:

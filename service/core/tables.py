@@ -189,6 +189,8 @@ class Table(Generic[R, C]):
         cited: bool = True,
     ) -> None:
         self.table = table
+        self.key: tuple[str, ...] = ("id",)
+        """The columns that name a record: its primary key, the order of its exports."""
         self.label = label
         self.kind = label.replace(" ", "_")
         """The record kind, as the registry and the history name it (`role_change`)."""
@@ -387,6 +389,48 @@ class Table(Generic[R, C]):
         check_if_match(if_match, row["version"])
         await conn.execute(self._delete, ident)
         await self._history(conn, row, "delete", self.make(row), None, actor)
+
+
+@dataclass(frozen=True, slots=True)
+class Appended(Generic[R]):
+    """Rows that belong to a record and are only ever added, never changed or removed on
+    their own (a memorandum's versions): named by their record and a number (``key``), read as
+    ``record`` structs. Exports and imports carry them like records — a line is what a GET of
+    one returns — and adding some counts, in the history and the change log, as an update of
+    the record they belong to (its ``owner``), whose version does not move."""
+
+    table: str
+    label: str
+    owner: Table[Any, Any]
+    key: tuple[str, str]
+    """(the column naming the record they belong to, the number among its rows)."""
+    record: type[R]
+    create: type[msgspec.Struct]
+    """A line of an import: the record's fields, validated as the API validates an addition,
+    unknown fields refused; what the API sets alone (``created_at``) may be left out."""
+    select: str
+    """``select ... from ...``, the columns as ``record`` has them."""
+    writes: tuple[str, ...]
+    """The table's columns an import fills, in the order ``params`` gives their values."""
+    params: Callable[[Any], Sequence[Any]]
+    """A line (``create``) → the values of ``writes``; raises ``ProblemError`` as the API
+    would."""
+    latest: str
+    """The owner's derived field that names its newest row (``latest_version``)."""
+    links: tuple[Link, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """What the history records an addition as: a change of the owner."""
+        return self.owner.kind
+
+    @property
+    def make(self) -> Callable[[asyncpg.Record], R]:
+        return row_to(self.record)
+
+
+Bulk = Table[Any, Any] | Appended[Any]
+"""What the exports and the import carry: records, and rows only ever added to a record."""
 
 
 async def page_of_existing(

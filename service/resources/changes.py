@@ -24,13 +24,21 @@ from uuid import UUID
 import asyncpg
 import msgspec
 from litestar import Request, Response, get
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Reference,
+    Schema,
+)
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Stream
 
-from service.core import delivery
-from service.core.database import Connection, Pool, pool_of
+from service.core import bulk, delivery
+from service.core.database import AnyConnection, Connection, Pool, pool_of
 from service.core.notifications import RECONNECT_MAX_S, RECONNECT_MIN_S, UNREACHABLE, Broadcast
+from service.core.openapi import lines_content
 from service.core.pagination import PAGE_HEADERS, Limit
 from service.core.problems import ProblemError, problem_responses
 from service.core.responses import Encoded
@@ -118,18 +126,24 @@ class ChangePage(msgspec.Struct, kw_only=True):
 
 # --- queries -----------------------------------------------------------------------------------
 
+# The changes after $1 (from the horizon when null) of the kinds $2 and the operation $3 (all
+# when null), oldest first.
+_AFTER = """select seq, record_id, kind, operation, version, at from history
+             where seq > coalesce($1::bigint, {horizon})
+               and ($2::text[] is null or kind = any($2::text[]))
+               and ($3::text is null or operation = $3::text)
+             order by seq"""
 # One statement: the log's end and horizon with the page, so `next_since` at the end of the log
 # is exactly what this page saw. The counter's number is committed with the change it counts.
-_PAGE = """select c.last_seq, c.horizon, h.seq, h.record_id, h.kind, h.operation, h.version,
+_PAGE = f"""select c.last_seq, c.horizon, h.seq, h.record_id, h.kind, h.operation, h.version,
                   h.at
              from change_log c
-             left join lateral (
-                 select seq, record_id, kind, operation, version, at from history
-                  where seq > coalesce($1::bigint, c.horizon)
-                    and ($2::text[] is null or kind = any($2::text[]))
-                    and ($3::text is null or operation = $3::text)
-                  order by seq limit $4) h on true
-            order by h.seq"""
+             left join lateral ({_AFTER.format(horizon="c.horizon")} limit $4) h on true
+            order by h.seq"""  # noqa: S608 (composed of fixed text)
+# Every change after $1, for an export: in its snapshot, the log holds exactly the changes up
+# to the snapshot's `last_seq` (each is numbered and committed with the counter's row).
+_ALL = _AFTER.format(horizon="(select horizon from change_log)")
+_ENDS = "select last_seq, horizon from change_log"
 
 
 _END = "select last_seq from change_log"
@@ -152,7 +166,7 @@ def gone(since: int, horizon: int, last_seq: int) -> ProblemError:
 
 
 async def change_items(
-    db: Pool | Connection, rows: Sequence[asyncpg.Record], *, records: bool
+    db: Pool | AnyConnection, rows: Sequence[asyncpg.Record], *, records: bool
 ) -> list[ChangeItem]:
     """History rows (seq, record_id, kind, operation, version, at) as change items, with each
     record as it is now when ``records`` (one query per kind of record); what the feed pages
@@ -199,6 +213,14 @@ WEBHOOK_FEED = delivery.Feed(
 """The feed as webhook deliveries carry it: each change item is the body of a delivery."""
 
 
+def _filters(
+    resources: Sequence[Resource] | None, action: Action | None
+) -> tuple[list[str] | None, str | None]:
+    """The history's kinds and operation that ``resource`` and ``action`` ask for."""
+    kinds = [FEED[resource].kind for resource in resources] if resources else None
+    return kinds, _OPERATIONS[action] if action else None
+
+
 async def changes_page(
     pool: Pool,
     since: int | None,
@@ -209,8 +231,7 @@ async def changes_page(
     limit: int,
 ) -> tuple[ChangePage, int]:
     """A page of changes after ``since`` and the log's end as it saw it."""
-    kinds = [FEED[resource].kind for resource in resources] if resources else None
-    operation = _OPERATIONS[action] if action else None
+    kinds, operation = _filters(resources, action)
     rows = await pool.fetch(_PAGE, since, kinds, operation, limit + 1)
     last_seq, horizon = rows[0]["last_seq"], rows[0]["horizon"]
     if since is not None and not horizon <= since <= last_seq:
@@ -221,6 +242,32 @@ async def changes_page(
     items = await change_items(pool, rows, records=records)
     next_since = rows[-1]["seq"] if more else last_seq
     return ChangePage(items=items, next_since=next_since, more=more), last_seq
+
+
+async def changes_export(
+    pool: Pool,
+    since: int | None,
+    resources: Sequence[Resource] | None,
+    action: Action | None,
+    *,
+    records: bool,
+    format: bulk.Format,
+) -> Response[Any]:
+    """Every change after ``since`` as NDJSON or CSV, streamed from one snapshot up to its
+    ``last_seq`` (``Accord-Seq``): each item as the page has it, the records as they were in
+    that snapshot. A position outside the log is a 410, before the export starts."""
+    ends = await pool.fetchrow(_ENDS)
+    assert ends is not None
+    if since is not None and not ends["horizon"] <= since <= ends["last_seq"]:
+        raise gone(since, ends["horizon"], ends["last_seq"])
+    kinds, operation = _filters(resources, action)
+
+    async def make_many(conn: AnyConnection, rows: Sequence[asyncpg.Record]) -> list[ChangeItem]:
+        return await change_items(conn, rows, records=records)
+
+    encoder = bulk.Encoder(format, Change)
+    produce = bulk.rows_of(_ALL, (since, kinds, operation), None, encoder, make_many=make_many)
+    return bulk.streamed(produce, media_type=encoder.media_type, filename=None, negotiated=True)
 
 
 # --- the live stream ---------------------------------------------------------------------------
@@ -242,6 +289,16 @@ EVENTS_DESCRIPTION = (
     "`ACCORD_STREAM_HEARTBEAT_S` seconds (15) without an event. The stream does not end: "
     "reconnect with `Last-Event-ID` (an EventSource does it by itself) to resume after the "
     "last change received."
+)
+
+EXPORT_DESCRIPTION = (
+    "Every change after `since` (`limit` does not apply), oldest first, one per line, each "
+    "exactly as the JSON page has it, read in one snapshot: the last is the one `Accord-Seq` "
+    "names, so following from it with `since` misses nothing."
+)
+EXPORT_CSV = (
+    "Every change after `since`, as the NDJSON has them: " + bulk.CSV_CELLS + " The columns "
+    "are `resource` and the change's fields; `record` is its JSON text."
 )
 
 _encode = msgspec.json.encode
@@ -481,6 +538,7 @@ async def _event_stream(
             "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",  # nginx would otherwise hold events back
             "Accord-Seq": str(last_seq),
+            "Vary": "Accept",
         },
     )
 
@@ -521,8 +579,15 @@ class _PageOrEvents(Operation):
     def __post_init__(self) -> None:
         ok = (self.responses or {})["200"]
         assert isinstance(ok, OpenAPIResponse)
+        changes = Schema(
+            one_of=[
+                Reference(ref=f"#/components/schemas/{change.__name__}")
+                for change in CHANGE_TYPES.values()
+            ]
+        )
         ok.content = {
             **(ok.content or {}),
+            **lines_content(changes, EXPORT_DESCRIPTION, EXPORT_CSV),
             EVENT_STREAM: OpenAPIMediaType(
                 schema=Schema(type=OpenAPIType.STRING, description=EVENTS_DESCRIPTION)
             ),
@@ -542,7 +607,11 @@ class _PageOrEvents(Operation):
     "With `Accept: text/event-stream` the same request is a live stream instead of a page: "
     "the changes after `since` (or `Last-Event-ID`), then each new one as it commits, as "
     "Server-Sent Events (see the `text/event-stream` response; `limit` does not apply). A "
-    "position outside the log is a 410 before the stream starts.",
+    "position outside the log is a 410 before the stream starts.\n\n"
+    "With `Accept: application/x-ndjson` or `text/csv` it is every change after `since` at "
+    "once (`limit` does not apply), streamed from one snapshot: the last change is the one "
+    "`Accord-Seq` names, so a copy catching up from far behind reads the log in one request "
+    "and follows from there.",
     response_headers=PAGE_HEADERS,
     responses=problem_responses(410),
     operation_class=_PageOrEvents,
@@ -568,13 +637,18 @@ async def list_changes(
         resources = tuple(resource) if resource else None
         query = Query(resources=resources, action=action, records=include == "record")
         return await _event_stream(request, since, query)
+    format = bulk.asked_format(request.headers)
+    if format is not None:
+        return await changes_export(
+            pool_of(request), since, resource, action, records=include == "record", format=format
+        )
     page, last_seq = await changes_page(
         pool_of(request), since, resource, action, records=include == "record", limit=limit
     )
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "since"]
     params.append(("since", str(page.next_since)))
     link = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
-    return Encoded(page, headers={"Link": link, "Accord-Seq": str(last_seq)})
+    return Encoded(page, headers={"Link": link, "Accord-Seq": str(last_seq), "Vary": "Accept"})
 
 
 def router() -> ResourceRouter:

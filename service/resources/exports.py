@@ -34,10 +34,10 @@ from service.core.pagination import SEQ_HEADER
 from service.core.problems import ProblemError, problem_responses
 from service.core.responses import Encoded
 from service.core.routes import ResourceRouter
-from service.core.tables import Table
+from service.core.tables import Bulk
 from service.core.types import PARTIAL_DATE_PATTERN
 from service.resources import popolo
-from service.resources.registry import TABLES
+from service.resources.registry import BULK
 
 # --- structs -----------------------------------------------------------------------------------
 
@@ -148,7 +148,7 @@ class DataPackage(_Descriptor, kw_only=True):
 
 # --- the package -------------------------------------------------------------------------------
 
-_NAMES_BY_TABLE = {table.table: name for name, table in TABLES.items()}
+_NAMES_BY_TABLE = {table.table: name for name, table in BULK.items()}
 
 LICENSES = [
     License(
@@ -212,7 +212,7 @@ def table_field(field: mi.Field) -> TableField:
     return TableField(name=field.name, type=kind, **extra)
 
 
-def table_schema(table: Table[Any, Any], references: dict[str, str]) -> TableSchema:
+def table_schema(table: Bulk, references: dict[str, str]) -> TableSchema:
     """A resource's Table Schema: one field per record field, in declaration order (the CSV's
     columns); ``references`` maps its columns that are foreign keys to the resource they
     refer to."""
@@ -230,7 +230,7 @@ def table_schema(table: Table[Any, Any], references: dict[str, str]) -> TableSch
         for column, target in references.items()
         if column in table.record.__struct_fields__
     ]
-    return TableSchema(fields=fields, primaryKey=["id"], foreignKeys=keys or UNSET)
+    return TableSchema(fields=fields, primaryKey=list(table.key), foreignKeys=keys or UNSET)
 
 
 async def datapackage(pool: Pool) -> tuple[DataPackage, int]:
@@ -238,7 +238,7 @@ async def datapackage(pool: Pool) -> tuple[DataPackage, int]:
     read at."""
     async with pool.acquire() as conn, bulk.snapshot(conn) as seq:
         found = {
-            table.table: await catalog.constraints(conn, table.table) for table in TABLES.values()
+            table.table: await catalog.constraints(conn, table.table) for table in BULK.values()
         }
     # Every one-column foreign key of the record tables to another record table.
     references: dict[str, dict[str, str]] = {}
@@ -254,7 +254,7 @@ async def datapackage(pool: Pool) -> tuple[DataPackage, int]:
             title=name.replace("-", " ").capitalize(),
             schema=table_schema(table, references.get(table.table, {})),
         )
-        for name, table in TABLES.items()
+        for name, table in BULK.items()
     ]
     package = DataPackage(
         name="accord",
@@ -282,7 +282,8 @@ DATAPACKAGE_MEDIA_TYPE = "application/json"
     summary="The Data Package describing every CSV export",
     description="A Frictionless Data Package (v2): one resource per collection whose `path` "
     "(`{name}.csv`, relative to this descriptor) is `GET /v1/export/{name}.csv`, with its "
-    "Table Schema — every column's type and constraints, `primaryKey` `id`, and a foreign key "
+    "Table Schema — every column's type and constraints, `primaryKey` `id` (a memorandum "
+    "version's: `memorandum_id`, `number`), and a foreign key "
     "for every column that refers to another record — and the CSV dialect. `version` and "
     "`accord:seq` give the change-log position it was read at (`Accord-Seq`). Read it with "
     "any Data Package tool, e.g. `frictionless validate URL`.",
@@ -333,7 +334,7 @@ FileName = Annotated[
         pattern=FILE_PATTERN,
         max_length=100,
         description="`{name}.ndjson` or `{name}.csv`, `name` being a collection: "
-        + ", ".join(f"`{name}`" for name in TABLES)
+        + ", ".join(f"`{name}`" for name in BULK)
         + ".",
     ),
 ]
@@ -357,7 +358,7 @@ class _NdjsonOrCsv(Operation):
         assert isinstance(ok, OpenAPIResponse)
         records: list[Schema | Reference] = [
             Reference(ref=f"#/components/schemas/{table.record.__name__}")
-            for table in TABLES.values()
+            for table in BULK.values()
         ]
         ok.content = lines_content(
             Schema(one_of=records),
@@ -381,13 +382,13 @@ class _NdjsonOrCsv(Operation):
 )
 async def export_records(file: FileName) -> Response[str]:
     name, _, extension = file.rpartition(".")
-    table = TABLES.get(name)
+    table = BULK.get(name)
     if table is None or extension not in bulk.MEDIA_TYPES:
         raise ProblemError(
             404,
             "not-found",
             f"No export {file!r}: the files are `{{name}}.ndjson` and `{{name}}.csv` for "
-            f"{', '.join(TABLES)}.",
+            f"{', '.join(BULK)}.",
         )
     format: bulk.Format = "csv" if extension == "csv" else "ndjson"
     encoder, produce = bulk.of_table(table, format)

@@ -6,7 +6,7 @@ over the size cap or a client gone mid-upload rolls back."""
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Request, post
 from litestar.exceptions import InternalServerException
@@ -35,6 +35,9 @@ from service.core.routes import ResourceRouter
 from service.resources import registry
 from service.resources.changes import Resource
 
+ImportResource = Literal[Resource, "memorandum-versions"]
+"""What an import fills: a collection's records, or memoranda's versions."""
+
 NDJSON = "application/x-ndjson"
 CSV = "text/csv"
 
@@ -61,7 +64,7 @@ class _LinesBody(Operation):
     def __post_init__(self) -> None:
         records: list[Schema | Reference] = [
             Reference(ref=f"#/components/schemas/{table.record.__name__}")
-            for table in registry.TABLES.values()
+            for table in registry.BULK.values()
         ]
         self.request_body = RequestBody(
             required=True,
@@ -140,7 +143,7 @@ def _too_large(cap: int) -> ProblemError:
 )
 async def import_records(
     request: Request[Any, Any, Any],
-    resource: Annotated[Resource, QueryParameter(description="What the lines are.")],
+    resource: Annotated[ImportResource, QueryParameter(description="What the lines are.")],
     partial: Annotated[
         bool, QueryParameter(description="Load the good lines, report the bad ones.")
     ] = False,
@@ -160,9 +163,8 @@ async def import_records(
     if length is not None and length.isdigit() and int(length) > cap:
         raise _too_large(cap)
     chunks = _body(request, cap)
-    table = registry.TABLES[resource]
-    lines = (
-        imports.ndjson_lines(chunks) if media_type == NDJSON else imports.csv_records(chunks, table)
+    lines = imports.lines_in(
+        "ndjson" if media_type == NDJSON else "csv", chunks, registry.BULK[resource]
     )
     source = imports.Source(resource=resource, lines=lines, name=resource)
     async with pool_of(request).acquire() as conn:
@@ -170,7 +172,7 @@ async def import_records(
             report = await imports.run(
                 conn,
                 [source],
-                tables=registry.TABLES,
+                tables=registry.BULK,
                 partial=partial,
                 dry_run=dry_run,
                 actor=request.state.api_key_id,

@@ -31,7 +31,7 @@ from service.core.problems import WRITE_STATUSES, not_found, problem_responses
 from service.core.records import ETAG_HEADER, LOCATION_HEADER, RecordId, etag, patch_of
 from service.core.responses import Encoded
 from service.core.routes import ResourceRouter, record_handlers, sub_collection
-from service.core.tables import TITLE_MATCHES, Table, record_filters, row_to
+from service.core.tables import TITLE_MATCHES, Appended, Table, record_filters, row_to
 from service.core.types import (
     Citations,
     FullText,
@@ -105,6 +105,15 @@ class MemorandumVersionPage(Page[MemorandumVersion]):
     """A page of a memorandum's versions, oldest first."""
 
 
+class MemorandumVersionImport(MemorandumVersionCreate, kw_only=True, forbid_unknown_fields=True):
+    """A line of an import of versions: a version as a GET returns it (the export's line);
+    ``created_at`` is kept, or now when left out."""
+
+    memorandum_id: UUID
+    number: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+    created_at: datetime | None = None
+
+
 # --- queries -----------------------------------------------------------------------------------
 
 TABLE = Table(
@@ -168,6 +177,42 @@ VERSIONS = Listing(
     make=row_to(MemorandumVersion),
     filters={"memorandum_id": "memorandum_id = {0}"},
 )
+
+
+def _version_params(line: MemorandumVersionImport) -> tuple[Any, ...]:
+    day, precision = parse_partial_date(line.date, "date")
+    return (
+        line.memorandum_id,
+        line.number,
+        line.created_at,
+        day,
+        precision,
+        line.summary,
+        line.full_text,
+    )
+
+
+VERSION_ROWS = Appended(
+    table="memorandum_versions",
+    label="memorandum version",
+    owner=TABLE,
+    key=("memorandum_id", "number"),
+    record=MemorandumVersion,
+    create=MemorandumVersionImport,
+    select=VERSIONS.select,
+    writes=(
+        "memorandum_id",
+        "number",
+        "created_at",
+        "version_date",
+        "version_precision",
+        "summary",
+        "full_text",
+    ),
+    params=_version_params,
+    latest="latest_version",
+)
+"""The versions in bulk: exported and imported like records (``memorandum-versions``)."""
 
 CREATE_EXAMPLE: dict[str, Any] = {
     "negotiation_id": "0193a0a4-0000-7000-8000-000000000001",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.core.tables import Table
+from service.core.tables import Bulk, Table
 from service.resources import (
     agreements,
     claims,
@@ -38,3 +38,15 @@ TABLES: dict[str, Table[Any, Any]] = {
     "exchanges": exchanges.TABLE,
     "claims": claims.TABLE,
 }
+
+_RECORDS = list(TABLES.items())
+_AFTER_MEMORANDA = list(TABLES).index("memoranda") + 1
+BULK: dict[str, Bulk] = dict(
+    [
+        *_RECORDS[:_AFTER_MEMORANDA],
+        ("memorandum-versions", memoranda.VERSION_ROWS),
+        *_RECORDS[_AFTER_MEMORANDA:],
+    ]
+)
+"""What the exports and the import carry, in fill order: every resource's records, and a
+memorandum's versions after the memoranda (rows only ever added to a record)."""

@@ -775,7 +775,9 @@ async def _prepare(conn: AnyConnection, staged: dict[str, _Staged]) -> None:
         await conn.execute(f"update {target.staging} set id = accord_uuid7() where id is null")
         await conn.execute(f"create index on {target.staging} (id)")
         await conn.execute(f"create index on {target.staging} (line)")
-        await conn.execute(f"analyze {target.staging}")
+        # Not ``doc``: its statistics serve no query, and computing them reads every document.
+        columns = ", ".join(c for c in target.columns if c != "doc")
+        await conn.execute(f"analyze {target.staging} ({columns})")
         for link in target.table.links:
             name = target.link_staging[link.field]
             await conn.execute(
@@ -1056,6 +1058,7 @@ async def _defer_indexes(conn: AnyConnection, tables: list[str]) -> list[str]:
     constraint's name. Dropping an index locks its table (ACCESS EXCLUSIVE) until the import
     ends: reads and writes of those tables wait for it, as they would for a restore."""
     rebuild: list[str] = []
+    checked: list[str] = []
     for table in tables:
         if await conn.fetchval(f"select exists (select from {table})"):
             continue
@@ -1081,7 +1084,14 @@ async def _defer_indexes(conn: AnyConnection, tables: list[str]) -> list[str]:
             else:
                 await conn.execute(f"drop index {row['index']}")
                 rebuild.append(row["def"])
-    return rebuild
+        for row in await conn.fetch(
+            """select conname, pg_get_constraintdef(oid) as condef from pg_constraint
+                where conrelid = $1::regclass and contype = 'f' order by oid""",
+            table,
+        ):
+            await conn.execute(f'alter table {table} drop constraint "{row["conname"]}"')
+            checked.append(f'alter table {table} add constraint "{row["conname"]}" {row["condef"]}')
+    return rebuild + checked
 
 
 async def _write_records(conn: AnyConnection, target: _Staged) -> None:
@@ -1137,7 +1147,7 @@ async def _write_records(conn: AnyConnection, target: _Staged) -> None:
     target.report.created = int(status.split()[-1])
     # Statistics, so the joins with the staged rows below (and the history's) are hash joins,
     # not an index lookup per line.
-    await conn.execute(f"analyze {written}")
+    await conn.execute(f"analyze {written} (line, id, operation)")
     if target.report.created:
         columns = ", ".join(["id", "version", "created_at", "updated_at", *writes])
         values = ", ".join(

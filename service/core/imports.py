@@ -89,7 +89,8 @@ class PhaseSeconds(msgspec.Struct, kw_only=True):
     history: float = 0.0
     """The history (change log) rows."""
     indexes: float = 0.0
-    """Building the indexes and constraints of tables that were empty (see ``_defer_indexes``)."""
+    """Building the indexes and constraints (unique, exclusion, foreign keys) of the tables that
+    were empty when the import began, which are loaded without them."""
     total: float = 0.0
 
 

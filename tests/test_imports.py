@@ -406,21 +406,18 @@ def test_every_bad_line_is_reported_and_nothing_written(
     assert state(target) == before
 
 
-def test_a_rule_only_sql_sees_fails_the_whole_import(
-    target: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    # Two effective appointments to one single-holder post, neither ended: the tenures'
-    # exclusion constraint refuses the second.
-    officials = tmp_path / "officials.ndjson"
+def two_holders(folder: Path, organization_id: str) -> list[Path]:
+    """Files of two effective appointments to one single-holder post of ``organization_id``,
+    neither ended: the tenures' exclusion constraint refuses the second."""
+    officials = folder / "officials.ndjson"
     officials.write_bytes(
         ndjson({"id": new_id(40), "name": "First Holder"}, {"id": new_id(41), "name": "Second"})
     )
-    posts = tmp_path / "posts.ndjson"
-    posts.write_bytes(ndjson({"id": new_id(42), "title": "One seat", "organization_id": UKRAINE}))
-    changes = tmp_path / "role-changes.ndjson"
+    posts = folder / "posts.ndjson"
+    posts.write_bytes(
+        ndjson({"id": new_id(42), "title": "One seat", "organization_id": organization_id})
+    )
+    changes = folder / "role-changes.ndjson"
     appoint = {"post_id": new_id(42), "kind": "appointment", "status": "effective"}
     changes.write_bytes(
         ndjson(
@@ -428,8 +425,17 @@ def test_a_rule_only_sql_sees_fails_the_whole_import(
             {**appoint, "official_id": new_id(41), "effective_date": "2024-06-01"},
         )
     )
+    return [officials, posts, changes]
+
+
+def test_a_rule_only_sql_sees_fails_the_whole_import(
+    target: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     before = state(target)
-    code, _, err = run_cli(monkeypatch, capsys, target, officials, posts, changes)
+    code, _, err = run_cli(monkeypatch, capsys, target, *two_holders(tmp_path, UKRAINE))
     assert code == 1
     assert "nothing written" in err
     assert "one_holder_at_a_time" in err
@@ -493,23 +499,8 @@ def test_a_rule_only_sql_sees_fails_an_import_into_empty_tables(
     before = schema(url)
     organizations = tmp_path / "organizations.ndjson"
     organizations.write_bytes(ndjson({"id": new_id(50), "name": "State", "kind": "state"}))
-    officials = tmp_path / "officials.ndjson"
-    officials.write_bytes(
-        ndjson({"id": new_id(51), "name": "First Holder"}, {"id": new_id(52), "name": "Second"})
-    )
-    posts = tmp_path / "posts.ndjson"
-    posts.write_bytes(
-        ndjson({"id": new_id(53), "title": "One seat", "organization_id": new_id(50)})
-    )
-    changes = tmp_path / "role-changes.ndjson"
-    appoint = {"post_id": new_id(53), "kind": "appointment", "status": "effective"}
-    changes.write_bytes(
-        ndjson(
-            {**appoint, "official_id": new_id(51), "effective_date": "2024-01-01"},
-            {**appoint, "official_id": new_id(52), "effective_date": "2024-06-01"},
-        )
-    )
-    code, _, err = run_cli(monkeypatch, capsys, url, changes, posts, officials, organizations)
+    files = [*reversed(two_holders(tmp_path, new_id(50))), organizations]
+    code, _, err = run_cli(monkeypatch, capsys, url, *files)
     assert code == 1
     assert "nothing written" in err
     assert "one_holder_at_a_time" in err

@@ -1050,14 +1050,16 @@ def _written_tables(staged: dict[str, _Staged]) -> list[str]:
 
 async def _defer_indexes(conn: AnyConnection, tables: list[str]) -> list[str]:
     """A table empty when the import starts is loaded as ``pg_restore`` loads one: its
-    secondary indexes and its unique and exclusion constraints are dropped before the writes
-    and built again after them, in the same transaction (a bulk build sorts once; the inserts
-    would each descend every index, the GIN and GiST ones at tens of microseconds a row). The
-    primary key stays (the writes join on it, foreign keys point at it), as do indexes that
-    foreign keys rely on. Returns the statements that build them again: a violation they find
-    (two holders of a one-holder post) fails the import as the insert would have, with the
-    constraint's name. Dropping an index locks its table (ACCESS EXCLUSIVE) until the import
-    ends: reads and writes of those tables wait for it, as they would for a restore."""
+    secondary indexes, its unique and exclusion constraints and its foreign keys are dropped
+    before the writes and made again after them, in the same transaction (a bulk build sorts
+    once and a foreign key added is checked by one join, where the inserts would each descend
+    every index — GIN and GiST at tens of microseconds a row — and look up what they refer
+    to). The primary key stays (the writes join on it, foreign keys point at it), as do
+    indexes that foreign keys rely on. Returns the statements that make them again, indexes
+    first: a violation they find (two holders of a one-holder post) fails the import as the
+    insert would have, with the constraint's name. The locks last until the import ends:
+    ACCESS EXCLUSIVE on each such table (reads and writes of it wait, as for a restore), SHARE
+    ROW EXCLUSIVE on the tables their foreign keys refer to (writes to them wait)."""
     rebuild: list[str] = []
     checked: list[str] = []
     for table in tables:

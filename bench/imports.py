@@ -168,7 +168,8 @@ def report_lines(report: imports.ImportReport) -> list[str]:
         + ", ".join(f"{name} {r.created:,}" for name, r in report.resources.items())
         + f"; {s.total:.1f} s)",
         f"import phases (s): parse+validate {s.parse:.1f} (Python), copy wait {s.copy:.1f}, "
-        f"checks {s.checks:.1f}, write {s.write:.1f}, history {s.history:.1f}",
+        f"checks {s.checks:.1f}, write {s.write:.1f}, history {s.history:.1f}, "
+        f"indexes {s.indexes:.1f}",
     ]
 
 

@@ -401,21 +401,18 @@ def test_every_bad_line_is_reported_and_nothing_written(
     assert state(target) == before
 
 
-def test_a_rule_only_sql_sees_fails_the_whole_import(
-    target: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    # Two effective appointments to one single-holder post, neither ended: the tenures'
-    # exclusion constraint refuses the second.
-    officials = tmp_path / "officials.ndjson"
+def two_holders(folder: Path, organization_id: str) -> list[Path]:
+    """Files of two effective appointments to one single-holder post of ``organization_id``,
+    neither ended: the tenures' exclusion constraint refuses the second."""
+    officials = folder / "officials.ndjson"
     officials.write_bytes(
         ndjson({"id": new_id(40), "name": "First Holder"}, {"id": new_id(41), "name": "Second"})
     )
-    posts = tmp_path / "posts.ndjson"
-    posts.write_bytes(ndjson({"id": new_id(42), "title": "One seat", "organization_id": UKRAINE}))
-    changes = tmp_path / "role-changes.ndjson"
+    posts = folder / "posts.ndjson"
+    posts.write_bytes(
+        ndjson({"id": new_id(42), "title": "One seat", "organization_id": organization_id})
+    )
+    changes = folder / "role-changes.ndjson"
     appoint = {"post_id": new_id(42), "kind": "appointment", "status": "effective"}
     changes.write_bytes(
         ndjson(
@@ -423,12 +420,87 @@ def test_a_rule_only_sql_sees_fails_the_whole_import(
             {**appoint, "official_id": new_id(41), "effective_date": "2024-06-01"},
         )
     )
+    return [officials, posts, changes]
+
+
+def test_a_rule_only_sql_sees_fails_the_whole_import(
+    target: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     before = state(target)
-    code, _, err = run_cli(monkeypatch, capsys, target, officials, posts, changes)
+    code, _, err = run_cli(monkeypatch, capsys, target, *two_holders(tmp_path, UKRAINE))
     assert code == 1
     assert "nothing written" in err
     assert "one_holder_at_a_time" in err
     assert state(target) == before
+
+
+def schema(url: str) -> list[str]:
+    """Every index and constraint of the public tables, as PostgreSQL would write them."""
+    rows = query(
+        url,
+        """select indexrelid::regclass::text || ' ' || pg_get_indexdef(indexrelid) as d
+             from pg_index where indrelid::regclass::text not like 'pg_%'
+           union all
+           select conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+                  || case when convalidated then '' else ' NOT VALID' end
+             from pg_constraint where conrelid <> 0 and connamespace = 'public'::regnamespace
+           order by 1""",
+    )
+    return [row["d"] for row in rows]
+
+
+def test_empty_tables_are_loaded_without_indexes_and_get_them_back(
+    databases: Databases,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Into an empty database every table is loaded without its secondary indexes, unique,
+    # exclusion and foreign-key constraints, which are built after the writes.
+    bench_imports.generate(tmp_path, 300)
+    url = migrated_empty(databases, "imports_empty_tables")
+    before = schema(url)
+    code, out, err = run_cli(monkeypatch, capsys, url, *sorted(tmp_path.iterdir()))
+    assert code == 0, out + err
+    assert "indexes" in out + err
+    assert schema(url) == before
+    # The rebuilt constraints hold: a post's second title taken, a role change's official gone.
+    post = query(url, "select organization_id, title from posts limit 1")[0]
+    with pytest.raises(asyncpg.UniqueViolationError):
+        query(
+            url,
+            "insert into posts (title, organization_id) values ($1, $2)",
+            post["title"],
+            post["organization_id"],
+        )
+    with pytest.raises(asyncpg.ForeignKeyViolationError):
+        query(
+            url, "delete from officials where id = (select official_id from role_changes limit 1)"
+        )
+
+
+def test_a_rule_only_sql_sees_fails_an_import_into_empty_tables(
+    databases: Databases,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Two holders of a one-holder post, found when the exclusion constraint is built again
+    # after the writes: the import fails as a whole, the tables keep their indexes.
+    url = migrated_empty(databases, "imports_empty_overlap")
+    before = schema(url)
+    organizations = tmp_path / "organizations.ndjson"
+    organizations.write_bytes(ndjson({"id": new_id(50), "name": "State", "kind": "state"}))
+    files = [*reversed(two_holders(tmp_path, new_id(50))), organizations]
+    code, _, err = run_cli(monkeypatch, capsys, url, *files)
+    assert code == 1
+    assert "nothing written" in err
+    assert "one_holder_at_a_time" in err
+    assert schema(url) == before
+    assert query(url, "select count(*) from accord_records")[0]["count"] == 0
 
 
 def test_csv_with_an_unknown_column_is_refused(

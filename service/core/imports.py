@@ -638,17 +638,7 @@ async def _run(
 ) -> ImportReport:
     started = time.perf_counter()
     seconds = PhaseSeconds()
-    # A large import outlives the pool's per-statement limits.
-    await conn.execute("set local statement_timeout = 0")
-    await conn.execute("set local idle_in_transaction_session_timeout = 0")
-    # Staging tables have no statistics until analyzed, and the estimates made without them
-    # set off JIT compilation, which costs more than the statements (0.6 s for a few rows).
-    await conn.execute("set local jit = off")
-    # Sorts and hashes over the whole import (duplicates, anti-joins, numbering) in memory.
-    await conn.execute("set local work_mem = '256MB'")
-    # Index builds of tables that were empty (``_defer_indexes``) sort in memory too.
-    await conn.execute("set local maintenance_work_mem = '512MB'")
-    await _more_temp_buffers(conn)
+    await _session_settings(conn)
     if not await conn.fetchval("select pg_try_advisory_xact_lock($1)", LOCK_KEY):
         raise ProblemError(409, "import-running", "Another import is running; retry when it ends.")
     last_seq_before: int = await conn.fetchval("select last_seq from change_log")
@@ -717,6 +707,21 @@ async def _run(
         seconds,
         error_count,
     )
+
+
+async def _session_settings(conn: AnyConnection) -> None:
+    """The import transaction's own settings (``set local``: they end with it)."""
+    # A large import outlives the pool's per-statement limits.
+    await conn.execute("set local statement_timeout = 0")
+    await conn.execute("set local idle_in_transaction_session_timeout = 0")
+    # Staging tables have no statistics until analyzed, and the estimates made without them
+    # set off JIT compilation, which costs more than the statements (0.6 s for a few rows).
+    await conn.execute("set local jit = off")
+    # Sorts and hashes over the whole import (duplicates, anti-joins, numbering) in memory.
+    await conn.execute("set local work_mem = '256MB'")
+    # Index builds of tables that were empty (``_defer_indexes``) sort in memory too.
+    await conn.execute("set local maintenance_work_mem = '512MB'")
+    await _more_temp_buffers(conn)
 
 
 @dataclass(slots=True)

@@ -1,5 +1,6 @@
 """Wake-ups from PostgreSQL: each process keeps one connection that LISTENs for the change
-log's notifications and wakes everything in the process that waits for a change.
+log's notifications and wakes everything in the process that waits for a change; other
+channels share it (``ChangeSignal.also``: changes to API keys, for ``auth.KeyCache``).
 
 - **One dedicated connection per process**, opened with ``asyncpg.connect``, not taken from the
   pool: a pooled connection goes back to the pool between requests, and the pool's release

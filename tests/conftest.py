@@ -195,7 +195,8 @@ def live_server(database_url: str, env: dict[str, str] | None = None) -> Iterato
     process = subprocess.Popen([*command, "--log-level", "warning"], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, 30)
+        # A busy machine (CI, or a benchmark alongside) can take tens of seconds to import.
+        wait_ready(base, 90)
         yield base
     finally:
         process.terminate()

@@ -21,7 +21,8 @@ from litestar.openapi.spec import Components, Tag
 
 from service import __version__, docs, health
 from service.core import history, vary
-from service.core.auth import SECURITY_SCHEMES, WriteLimit
+from service.core.auth import CHANNEL as KEYS_CHANNEL
+from service.core.auth import SECURITY_SCHEMES, KeyCache, WriteLimit
 from service.core.compression import Compression
 from service.core.database import create_pool
 from service.core.delivery import Deliverer
@@ -201,6 +202,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 check_every=settings.stream_heartbeat_s,
                 connect_timeout=settings.acquire_timeout_s,
             )
+            keys: KeyCache = app.state.key_cache
+            notifications.also(KEYS_CHANNEL, keys.forget, keys.attached)
             tail = changes.Tail(pool, notifications, heartbeat=settings.stream_heartbeat_s)
             app.state.changes_tail = tail
             async with (
@@ -233,7 +236,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[vary.Remembered()] if settings.cors_origins else [],
         plugins=[StrictStructSchemaPlugin()],
         request_max_body_size=MAX_BODY,
-        state=State({"write_limit": WriteLimit(settings.write_rate_limit), "settings": settings}),
+        state=State(
+            {
+                "write_limit": WriteLimit(settings.write_rate_limit),
+                "key_cache": KeyCache(settings.key_cache_s),
+                "settings": settings,
+            }
+        ),
     )
     link_created_records(app.openapi_schema)
     finish(app.openapi_schema, webhooks.receiver_contract())

@@ -57,6 +57,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """PostgreSQL URL of the connection that LISTENs for changes, when ``database_url`` goes
     through a pooler in transaction mode (LISTEN needs a session of its own); default: the
     database URL."""
+    key_cache_s: Annotated[float, msgspec.Meta(ge=0)] = 300
+    """How long a worker trusts an API key it found valid without looking it up again; any
+    change to a key reaches every worker at once through ``listen_url`` (a worker whose
+    listening connection is down looks every key up). 0: look every key up."""
     webhook_allow_private: bool = False
     """Let webhook URLs be plain http and reach loopback and private addresses (tests, private
     deployments). Link-local addresses, where cloud metadata services live, stay refused."""

@@ -180,16 +180,23 @@ def wait_ready(base: str, seconds: float) -> float:
 
 
 @contextmanager
-def live_server(database_url: str) -> Iterator[str]:
+def live_server(database_url: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """The service as `accord serve` runs it (uvicorn, `service.asgi:app`) in a subprocess on
-    `database_url`, on a free port; its base URL while the block runs."""
+    `database_url`, on a free port, with `env` added to its environment; its base URL while
+    the block runs."""
     port = free_port()
-    env = {**os.environ, "ACCORD_DATABASE_URL": database_url, "ACCORD_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "ACCORD_DATABASE_URL": database_url,
+        "ACCORD_LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
     command = [sys.executable, "-m", "uvicorn", "service.asgi:app", "--port", str(port)]
     process = subprocess.Popen([*command, "--log-level", "warning"], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, 30)
+        # A busy machine (CI, or a benchmark alongside) can take tens of seconds to import.
+        wait_ready(base, 90)
         yield base
     finally:
         process.terminate()

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import time
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -143,30 +144,134 @@ def _parse(header: str | None) -> tuple[UUID, str]:
 
 
 _LOOKUP = """select secret_digest, scopes, revoked_at is not null as revoked,
-                    coalesce(expires_at <= now(), false) as expired
+                    coalesce(expires_at <= now(), false) as expired,
+                    extract(epoch from expires_at)::float8 as expires
                from api_keys where id = $1"""
 
+CHANNEL = "accord_keys"
+"""What a change to any API key notifies (sql/migrations/0017_key_notifications.sql)."""
 
-def require(scope: str) -> Guard:
-    """A guard that lets a request through only with a valid key carrying ``scope``."""
+
+class _Valid(NamedTuple):
+    ident: UUID
+    scopes: frozenset[str]
+    expires: float
+    """When the key expires, in seconds since the epoch (``inf``: never)."""
+    until: float
+    """When this process looks it up again, on the monotonic clock."""
+
+
+class KeyCache:
+    """The keys this process has found valid, by the SHA-256 digest of the whole token, so a
+    write checks its key without a query. A change to any key in the database (revoked,
+    expiry moved, scopes changed, deleted) notifies every process at commit
+    (``CHANNEL``, on the process's listening connection — ``notifications.ChangeSignal``), and
+    each drops every key it holds. While that connection is down, notifications are lost:
+    the cache is empty and unused from the moment the loss is known until the connection
+    listens again, and every request looks its key up. ``seconds`` bounds how long an entry
+    is trusted at all (0: no cache)."""
+
+    __slots__ = ("_generation", "_keys", "live", "seconds")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.live = False
+        self._generation = 0
+        self._keys: dict[bytes, _Valid] = {}
+
+    def get(self, digest: bytes) -> _Valid | None:
+        valid = self._keys.get(digest) if self.live else None
+        if valid is not None and valid.until < time.monotonic():
+            del self._keys[digest]
+            return None
+        return valid
+
+    @property
+    def generation(self) -> int:
+        """Note it before a lookup and give it to ``put``: a key changed meanwhile is not
+        kept."""
+        return self._generation
+
+    def put(self, generation: int, digest: bytes, valid: _Valid) -> None:
+        if self.live and self.seconds and generation == self._generation:
+            self._keys[digest] = valid
+
+    def forget(self) -> None:
+        """Drop every key (a key changed somewhere, or the notifications stopped)."""
+        self._generation += 1
+        self._keys.clear()
+
+    def attached(self, live: bool) -> None:
+        """The listening connection is up (listening) or lost."""
+        self.forget()
+        self.live = live
+
+
+def _refusal(row: asyncpg.Record) -> ProblemError | None:
+    if row["revoked"]:
+        return _unauthorized("This API key has been revoked.")
+    if row["expired"]:
+        return _unauthorized("This API key has expired.")
+    return None
+
+
+async def refused(conn: AnyConnection, ident: UUID) -> ProblemError | None:
+    """Why key ``ident`` may not write (revoked, expired, gone, without the ``write`` scope),
+    or ``None`` when it may: for a write whose own statement refused it (``history.write``)."""
+    row = await conn.fetchrow(_LOOKUP, ident)
+    if row is None:
+        return _unauthorized("Unknown API key.")
+    if "write" not in row["scopes"]:
+        return ProblemError(403, "forbidden", "This API key lacks the `write` scope.")
+    return _refusal(row)
+
+
+def require(scope: str, *, cached: bool = False) -> Guard:
+    """A guard that lets a request through only with a valid key carrying ``scope``. With
+    ``cached``, from the process's ``KeyCache`` when it holds the key (else looked up and
+    kept): for the writes of records, whose history row checks the key again in the same
+    statement (``history.write``), so a write whose key was revoked a moment before,
+    before this process heard of it, still commits nothing."""
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        ident, secret = _parse(connection.headers.get("authorization"))
-        row = await connection.app.state.pool.fetchrow(_LOOKUP, ident)
-        # Compared even when no row was found, so timing tells nothing about which keys exist.
-        stored = row["secret_digest"] if row is not None else bytes(32)
-        if not hmac.compare_digest(stored, _digest(secret)) or row is None:
-            raise _unauthorized("Unknown API key.")
-        if row["revoked"]:
-            raise _unauthorized("This API key has been revoked.")
-        if row["expired"]:
-            raise _unauthorized("This API key has expired.")
-        if scope not in row["scopes"]:
+        header = connection.headers.get("authorization")
+        keys: KeyCache = connection.app.state.key_cache
+        token = _digest(header) if header is not None else b""
+        valid = keys.get(token) if cached else None
+        if valid is None or valid.expires <= time.time():
+            valid = await _look_up(connection, keys, header, token)
+        if scope not in valid.scopes:
             raise ProblemError(403, "forbidden", f"This API key lacks the `{scope}` scope.")
-        # Who writes: idempotency keys (and later the history) belong to the API key.
-        connection.state.api_key_id = ident
+        # Who writes: idempotency keys and the history belong to the API key.
+        connection.state.api_key_id = valid.ident
 
     return guard
+
+
+async def _look_up(
+    connection: ASGIConnection[Any, Any, Any, Any],
+    keys: KeyCache,
+    header: str | None,
+    token: bytes,
+) -> _Valid:
+    ident, secret = _parse(header)
+    generation = keys.generation
+    row = await connection.app.state.pool.fetchrow(_LOOKUP, ident)
+    # Compared even when no row was found, so timing tells nothing about which keys exist.
+    stored = row["secret_digest"] if row is not None else bytes(32)
+    if not hmac.compare_digest(stored, _digest(secret)) or row is None:
+        raise _unauthorized("Unknown API key.")
+    if (refused := _refusal(row)) is not None:
+        raise refused
+    expires = row["expires"]
+    valid = _Valid(
+        ident,
+        frozenset(row["scopes"]),
+        math.inf if expires is None else expires,
+        time.monotonic() + keys.seconds,
+    )
+    keys.put(generation, token, valid)
+    return valid
 
 
 class WriteLimit:
@@ -217,15 +322,29 @@ async def _json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
         )
 
 
-WRITE = [require("write"), _rate_limit, _json_body]
-"""The guards on every write operation: a key with the `write` scope, within its rate limit,
+def _in_turn(*checks: Guard) -> list[Guard]:
+    """``checks`` as one guard that runs them in order. Litestar hands every guard it calls a
+    copy of the route handler, and copying one costs more than a check: one guard, one
+    copy."""
+
+    async def guard(
+        connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> None:
+        for check in checks:
+            await check(connection, handler)  # type: ignore[misc]
+
+    return [guard]
+
+
+WRITE = _in_turn(require("write", cached=True), _rate_limit, _json_body)
+"""The guards on every write of a record: a key with the `write` scope, within its rate limit,
 then a JSON body."""
-BULK_WRITE = [require("write"), _rate_limit]
+BULK_WRITE = _in_turn(require("write"), _rate_limit)
 """The guards on an import: a key with the `write` scope, within its rate limit; the body is
 NDJSON or CSV, which the handler checks."""
-ADMIN_WRITE = [require("admin"), _rate_limit, _json_body]
+ADMIN_WRITE = _in_turn(require("admin"), _rate_limit, _json_body)
 """The same for managing API keys, with the `admin` scope."""
-ADMIN_ACTION = [require("admin"), _rate_limit]
+ADMIN_ACTION = _in_turn(require("admin"), _rate_limit)
 """The same for an admin operation that takes no body (retrying a webhook delivery)."""
 ADMIN_READ = [require("admin")]
 """Reading API keys needs the `admin` scope too (the secrets are never shown)."""

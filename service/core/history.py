@@ -18,6 +18,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.core import auth
 from service.core.database import Connection, Pool
 from service.core.pagination import Listing, Page, SortKey
 
@@ -66,12 +67,18 @@ LISTING = Listing(
 
 # The change's number comes from the change log's counter row (see the changes migration):
 # its lock, held from here to commit, numbers changes in the order they commit. This is the
-# last statement of every write, so writers wait on each other only for their commits.
+# last statement of every write, so writers wait on each other only for their commits. It
+# also checks the writing API key once more: the guard may have taken it from the process's
+# cache (auth.KeyCache), and a key revoked in the meantime must not write.
 _INSERT = """with numbered as (
                  update change_log set last_seq = last_seq + 1 returning last_seq)
              insert into history (seq, record_id, kind, operation, api_key_id, version, changes)
              select last_seq, $1::uuid, $2::text, $3::text, $4::uuid, $5::integer, $6::jsonb
-               from numbered"""
+               from numbered
+              where $4::uuid is null or exists (
+                    select from api_keys k where k.id = $4::uuid and k.revoked_at is null
+                       and (k.expires_at is null or k.expires_at > now())
+                       and 'write' = any(k.scopes))"""
 
 
 def changes_between(
@@ -98,6 +105,10 @@ async def write(
     actor: UUID | None,
 ) -> None:
     status = await conn.execute(_INSERT, record_id, kind, operation, actor, version, changes)
+    if status != "INSERT 0 1" and actor is not None:
+        refused = await auth.refused(conn, actor)
+        if refused is not None:
+            raise refused
     if status != "INSERT 0 1":
         # Without its counter row the change would go unrecorded: refuse the write instead.
         raise RuntimeError("the change log has no counter row (change_log); was it emptied?")

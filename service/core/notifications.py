@@ -1,5 +1,6 @@
 """Wake-ups from PostgreSQL: each process keeps one connection that LISTENs for the change
-log's notifications and wakes everything in the process that waits for a change.
+log's notifications and wakes everything in the process that waits for a change; other
+channels share it (``ChangeSignal.also``: changes to API keys, for ``auth.KeyCache``).
 
 - **One dedicated connection per process**, opened with ``asyncpg.connect``, not taken from the
   pool: a pooled connection goes back to the pool between requests, and the pool's release
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
@@ -78,9 +80,25 @@ class ChangeSignal(Broadcast):
         self.check_every = check_every
         self.connect_timeout = connect_timeout
         self.connected = False
+        self._channels: list[tuple[str, Callable[[], None], Callable[[bool], None]]] = []
+
+    def also(
+        self, channel: str, notified: Callable[[], None], live: Callable[[bool], None]
+    ) -> None:
+        """Listen on ``channel`` too, on the same connection (before ``listen`` starts):
+        ``notified()`` on each of its notifications; ``live(True)`` each time it listens
+        (again), ``live(False)`` as soon as the connection is known lost — whoever relies on
+        the notifications must stop relying on them then, since those sent meanwhile are
+        lost."""
+        self._channels.append((channel, notified, live))
 
     def _notified(self, *_: Any) -> None:
         self.wake()
+
+    def _live(self, live: bool) -> None:
+        self.connected = live
+        for _, _, callback in self._channels:
+            callback(live)
 
     async def listen(self) -> None:
         """Runs until cancelled (at shutdown)."""
@@ -110,15 +128,22 @@ class ChangeSignal(Broadcast):
             else:
                 log.warning("change notifications: the server closed the connection; reconnecting")
             finally:
-                self.connected = False
+                self._live(False)
                 conn.terminate()
             delay = RECONNECT_MIN_S
 
     async def _listen_on(self, conn: asyncpg.Connection[asyncpg.Record]) -> None:
         lost = asyncio.Event()
-        conn.add_termination_listener(lambda _: lost.set())
+
+        def terminated(_: object) -> None:
+            self._live(False)
+            lost.set()
+
+        conn.add_termination_listener(terminated)
         await conn.add_listener(CHANNEL, self._notified)
-        self.connected = True
+        for channel, notified, _ in self._channels:
+            await conn.add_listener(channel, lambda *_, notified=notified: notified())
+        self._live(True)
         self.wake()
         while not lost.is_set():
             try:

@@ -20,7 +20,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, Tag
 
 from service import __version__, docs, health
-from service.core import history
+from service.core import history, metrics
 from service.core.auth import SECURITY_SCHEMES, WriteLimit
 from service.core.compression import Compression
 from service.core.database import create_pool
@@ -182,7 +182,8 @@ def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
     )
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, measured: bool = True) -> Litestar:
+    """The app; ``measured=False`` leaves metrics out (the benchmark's comparison)."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -207,6 +208,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 _background(history.keep_horizon(pool, retention)),
                 _background(notifications.listen()),
                 _background(tail.follow()),
+                _background(metrics.watch(pool, webhooks=settings.webhook_concurrency > 0)),
                 AsyncExitStack() as jobs,
             ):
                 if settings.webhook_concurrency:
@@ -224,6 +226,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health.ready,
             docs.assets_router(),
             *(make() for make in ROUTERS),
+            *([metrics.metrics] if measured and settings.metrics_port is None else []),
         ],
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
@@ -239,4 +242,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # middleware is compressed too, and compression's `Vary: Accept-Encoding` is added after
     # CORS sets `Vary: Origin` (which replaces any `Vary` already there).
     app.asgi_handler = Compression(app.asgi_handler)
+    if measured:
+        # Outermost: the status counted is the one sent, whoever made the response.
+        app.asgi_handler = metrics.RequestMetrics(app.asgi_handler)
     return app

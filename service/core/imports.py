@@ -39,7 +39,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.core import catalog
+from service.core import catalog, metrics
 from service.core.database import AnyConnection
 from service.core.problems import FieldError, ProblemError, problem_from_postgres
 from service.core.tables import Link, Table
@@ -591,6 +591,9 @@ async def run(
         await transaction.rollback()
     else:
         await transaction.commit()
+        metrics.CHANGES_WRITTEN.inc(
+            sum(each.created + each.updated for each in report.resources.values())
+        )
     return report
 
 

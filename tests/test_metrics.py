@@ -18,9 +18,12 @@ import asyncpg
 import httpx
 import pytest
 from litestar.testing import TestClient
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
+from service.core import metrics
+from service.core.database import create_pool
 from service.settings import Settings
 from tests.conftest import Client, Databases, free_port, query, wait_ready
 
@@ -251,7 +254,7 @@ def test_two_workers_report_one_sum_on_the_metrics_port(
     base = f"http://127.0.0.1:{port}"
     metrics = f"http://127.0.0.1:{metrics_port}/metrics"
     try:
-        wait_ready(base, 60)
+        wait_ready(base, 180)
         # Off the public port when a port of its own is set.
         assert httpx.get(f"{base}/metrics").status_code == 404
         ident = _official(url)
@@ -296,3 +299,36 @@ def test_the_public_port_has_no_metrics_when_a_port_is_set(database_url: str) ->
     settings = Settings(database_url=database_url, metrics_port=free_port())
     with TestClient(create_app(settings)) as test_client:
         assert test_client.get("/metrics").status_code == 404
+
+
+def test_the_webhook_lag_is_how_late_the_oldest_due_delivery_is(slow_url: str) -> None:
+    """The sampler's query, on a delivery due 30 s ago that no worker has sent (webhooks
+    disabled in these apps' processes would never send it)."""
+    query(
+        slow_url,
+        """with hook as (
+               insert into webhooks (url, secret, queued_through, enabled, disabled_reason)
+               values ('https://example.org/lag', decode(repeat('ab', 32), 'hex'), 0, false, 'test')
+               returning id)
+           insert into webhook_deliveries
+               (webhook_id, seq, resource, record_id, action, body, next_attempt_at)
+           select id, 1, 'officials', gen_random_uuid(), 'created', '{}'::bytea, now() - interval '30 s'
+             from hook""",
+    )
+
+    async def sampled() -> float | None:
+        pool = await create_pool(slow_url, Settings(pool_min_size=1, pool_max_size=1))
+        try:
+            await metrics.sample_webhook_lag(pool)
+        finally:
+            await pool.close()
+        return REGISTRY.get_sample_value("accord_webhook_lag_seconds")
+
+    try:
+        lag = asyncio.run(sampled())
+        assert lag is not None
+        assert 30 <= lag < 90
+    finally:
+        query(slow_url, "delete from webhooks where url = 'https://example.org/lag'")
+    asyncio.run(sampled())
+    assert REGISTRY.get_sample_value("accord_webhook_lag_seconds") == 0

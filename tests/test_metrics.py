@@ -312,7 +312,8 @@ def test_the_webhook_lag_is_how_late_the_oldest_due_delivery_is(slow_url: str) -
                returning id)
            insert into webhook_deliveries
                (webhook_id, seq, resource, record_id, action, body, next_attempt_at)
-           select id, 1, 'officials', gen_random_uuid(), 'created', '{}'::bytea, now() - interval '30 s'
+           select id, 1, 'officials', gen_random_uuid(), 'created', '{}'::bytea,
+                  now() - interval '30 s'
              from hook""",
     )
 

@@ -9,8 +9,9 @@ multiprocess mode, where each process writes its values to files in
 directory for the run). Gauges of a worker that has died are dropped at the next scrape.
 
 Nothing here touches the database on a request: the pool gauges and the webhook lag are
-sampled by each process in the background (``watch``), and the pool gauges once more by the
-process a scrape reaches, so a one-process scrape is exact."""
+sampled by each process in the background (``watch``, every ``SAMPLE_EVERY``), which also
+moves the requests' tallies into the metrics; the process a scrape reaches does both once
+more first, so a one-process scrape is exact."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from bisect import bisect_left
+from collections.abc import Awaitable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +133,7 @@ async def watch(pool: Pool, *, webhooks: bool) -> None:
     delivers webhooks — their lag."""
     observe_pool("primary", pool)
     while True:
+        flush_requests()
         sample_pools()
         # The database away: the requests that meet it count that.
         if webhooks:
@@ -160,56 +163,85 @@ IN_PROGRESS = Gauge(
 )
 
 
+# prometheus-client adds to a histogram one observation at a time; its buckets and sum are
+# reached directly to add a tally at once (tests/test_metrics.py holds the sums to the requests).
+_BOUNDS = DURATION._upper_bounds  # its buckets, +Inf last
+_RECORDERS: list[RequestMetrics] = []
+
+
 class RequestMetrics:
     """Every HTTP request counted and timed by method, route template and status, under the
     names and labels of Litestar's Prometheus plugin (``PrometheusConfig(app_name="accord",
     prefix="accord", group_path=True)``) — but around the whole app, not as its middleware.
     The plugin's middleware runs inside Litestar's exception handling for route middleware:
     a read that ``ReadById`` answers with a problem (a 404) passed through it as a 200. Out
-    here the status is the one sent, the template is the one Litestar's router wrote into the
-    scope (``/v1/officials/{id}``: one series whatever the id; ``<unmatched>`` when no route
-    matched), and a request costs a dictionary look-up and three updates instead of the
-    plugin's ``Request`` and label dictionaries (bench/metrics.py measures it). Only
-    `accord_requests_in_progress` lacks the path: it is known only once routed."""
+    here the status is the one sent, and the template is the one Litestar's router wrote into
+    the scope (``/v1/officials/{id}``: one series whatever the id; ``<unmatched>`` when no
+    route matched). `accord_requests_in_progress` lacks the path: it is known only once
+    routed.
+
+    A request only adds to plain tallies here (one dictionary look-up, three additions and a
+    bisection); ``flush`` moves them into prometheus-client's metrics — whose every update
+    takes a lock and several calls, ~35k instructions a request in all — when the sampler
+    runs and before a scrape is answered (bench/metrics.py measures both)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        self._in_progress: dict[str, Any] = {}
+        # (method, template, status) -> [seconds in all, then a count per bucket]
+        self._tallies: dict[tuple[str, str, int], list[float]] = {}
+        self._in_progress: dict[str, int] = {}
+        _RECORDERS.append(self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP or scope["path"] == "/metrics":
             await self.app(scope, receive, send)
             return
         method: str = scope["method"]
-        in_progress = self._in_progress.get(method)
-        if in_progress is None:
-            in_progress = self._in_progress[method] = IN_PROGRESS.labels(method, APP_NAME)
+        in_progress = self._in_progress
+        in_progress[method] = in_progress.get(method, 0) + 1
         status = 500
 
-        async def observed(message: Message) -> None:
+        def observed(message: Message) -> Awaitable[None]:
+            # A plain function handing on send's awaitable: no coroutine of its own per message.
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            return send(message)
 
-        in_progress.inc()
         started = time.perf_counter()
         try:
             await self.app(scope, receive, observed)
         finally:
             elapsed = time.perf_counter() - started
-            in_progress.dec()
+            in_progress[method] -= 1
             key = (method, scope.get("path_template", UNMATCHED), status)
-            series = self._series.get(key)
-            if series is None:
-                labels = (method, key[1], str(status), APP_NAME)
-                series = self._series[key] = (
-                    REQUESTS.labels(*labels),
-                    DURATION.labels(*labels),
-                )
-            series[0].inc()
-            series[1].observe(elapsed)
+            tally = self._tallies.get(key)
+            if tally is None:
+                tally = self._tallies[key] = [0.0] * (len(_BOUNDS) + 1)
+            tally[0] += elapsed
+            tally[1 + bisect_left(_BOUNDS, elapsed)] += 1
+
+    def flush(self) -> None:
+        """Move the tallies into the metrics (on the event loop, between two requests)."""
+        for (method, template, status), tally in self._tallies.items():
+            count = sum(tally[1:])
+            if not count:
+                continue
+            labels = (method, template, str(status), APP_NAME)
+            REQUESTS.labels(*labels).inc(count)
+            histogram = DURATION.labels(*labels)
+            histogram._sum.inc(tally[0])  # observe() takes one value
+            for bucket, observed in zip(histogram._buckets, tally[1:], strict=True):
+                if observed:
+                    bucket.inc(observed)
+            tally[:] = [0.0] * len(tally)
+        for method, count in self._in_progress.items():
+            IN_PROGRESS.labels(method, APP_NAME).set(count)
+
+
+def flush_requests() -> None:
+    for recorder in _RECORDERS:
+        recorder.flush()
 
 
 # --- exposition ----------------------------------------------------------------------------------
@@ -261,6 +293,7 @@ def registry() -> Collector:
 def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus' text format, or OpenMetrics when `Accept` asks for it. Kept out of the
     OpenAPI contract: it is for Prometheus, whose format is its own, not for API clients."""
+    flush_requests()
     sample_pools()
     encode, media_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encode(registry()), media_type=media_type)

@@ -201,6 +201,9 @@ def _constraint_detail(exc: asyncpg.PostgresError, fallback: str) -> str:
     return "; ".join(parts)
 
 
+_UNREACHABLE = (*_UNAVAILABLE, OSError, asyncpg.InternalClientError)
+
+
 def trouble(exc: BaseException) -> str | None:
     """What kind of database trouble ``exc`` is (``accord_db_errors_total{kind}``), or
     ``None`` when it is what the client caused: a constraint or a value PostgreSQL refused."""
@@ -210,7 +213,7 @@ def trouble(exc: BaseException) -> str | None:
         return "serialization"
     if isinstance(exc, asyncpg.exceptions.DeadlockDetectedError):
         return "deadlock"
-    if isinstance(exc, _UNAVAILABLE | OSError | asyncpg.InternalClientError):
+    if isinstance(exc, _UNREACHABLE):
         return "unavailable"
     if isinstance(exc, asyncpg.PostgresError) and (exc.sqlstate or "").startswith("53"):
         return "resources"

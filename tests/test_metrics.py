@@ -266,12 +266,15 @@ def test_two_workers_report_one_sum_on_the_metrics_port(
             assert "counter_1" not in text
             return text
 
-        # Each worker samples its pool every couple of seconds, once started (slowly, on a
-        # busy machine).
+        # Each worker samples its pool and hands on its requests' tallies every 2 s, once
+        # started (slowly, on a busy machine); the metrics port reads what they handed on.
         scraped = summed()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if value(scraped, "accord_db_pool_connections", pool="primary", state="size") == 6:
+            if (
+                value(scraped, "accord_db_pool_connections", pool="primary", state="size") == 6
+                and requests_of(scraped, "/v1/officials/{id}", "200") == 60
+            ):
                 break
             time.sleep(0.5)
             scraped = summed()

@@ -20,7 +20,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, Tag
 
 from service import __version__, docs, health
-from service.core import history, vary
+from service.core import history, metrics, vary
 from service.core.auth import CHANNEL as KEYS_CHANNEL
 from service.core.auth import SECURITY_SCHEMES, KeyCache, WriteLimit
 from service.core.compression import Compression
@@ -183,7 +183,8 @@ def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
     )
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, measured: bool = True) -> Litestar:
+    """The app; ``measured=False`` leaves metrics out (the benchmark's comparison)."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -210,6 +211,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 _background(history.keep_horizon(pool, retention)),
                 _background(notifications.listen()),
                 _background(tail.follow()),
+                _background(metrics.watch(pool, webhooks=settings.webhook_concurrency > 0)),
                 AsyncExitStack() as jobs,
             ):
                 if settings.webhook_concurrency:
@@ -227,6 +229,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health.ready,
             docs.assets_router(),
             *(make() for make in ROUTERS),
+            *([metrics.metrics] if measured and settings.metrics_port is None else []),
         ],
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
@@ -251,6 +254,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # CORS sets `Vary: Origin` (which replaces any `Vary` already there).
     app.asgi_handler = Compression(app.asgi_handler)
     if settings.cors_origins:
-        # Outermost: one `Vary` of what the answer said and what CORS and compression added.
+        # One `Vary` of what the answer said and what CORS and compression added.
         app.asgi_handler = vary.Merged(app.asgi_handler)
+    if measured:
+        # Outermost: the status counted is the one sent, whoever made the response.
+        app.asgi_handler = metrics.RequestMetrics(app.asgi_handler)
     return app

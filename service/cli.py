@@ -22,7 +22,7 @@ import msgspec
 
 from service import commands, migrations
 from service import seed as worked_example
-from service.core import auth, bulk, database, imports
+from service.core import auth, bulk, database, imports, metrics
 from service.core.problems import FieldError, ProblemError
 from service.embedded import resolve_url
 from service.resources import popolo, registry
@@ -294,17 +294,22 @@ def serve(
             f"  (one development key per database: each start makes a new one; {replaced})\n",
             flush=True,
         )
-    uvicorn.run(
-        "service.asgi:app",
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-        loop="uvloop",
-        http="httptools",
-        proxy_headers=False,
-        timeout_graceful_shutdown=10,
-    )
+    # Several workers report their metrics through files (see service/core/metrics.py).
+    with metrics.prepare_directory(workers):
+        if settings.metrics_port is not None:
+            metrics.serve_port(host, settings.metrics_port)
+            print(f"  Metrics:    http://{host}:{settings.metrics_port}/metrics\n", flush=True)
+        uvicorn.run(
+            "service.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            loop="uvloop",
+            http="httptools",
+            proxy_headers=False,
+            timeout_graceful_shutdown=10,
+        )
 
 
 class _ImportProgress:

@@ -76,6 +76,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     command line's ``accord import`` has no limit."""
     cors_origins: tuple[Origin, ...] = ()
     """Origins whose pages may call the API from a browser (CORS); none: CORS is off."""
+    metrics_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
+    """Serve ``/metrics`` on this port (``accord serve`` listens on it) instead of on the
+    public one; unset: ``GET /metrics`` on the public port."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

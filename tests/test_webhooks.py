@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import pytest
 from litestar.testing import TestClient
+from prometheus_client import REGISTRY
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from service.app import create_app
@@ -486,14 +487,30 @@ def test_deliveries_are_signed_and_verify_with_standardwebhooks(
         Webhook("whsec_" + base64.b64encode(b"x" * 32).decode()).verify(first.body, first.headers)
 
 
+def deliveries_counted() -> Counter[str]:
+    """`accord_webhook_deliveries_total` of this process, by outcome."""
+    return Counter(
+        {
+            outcome: REGISTRY.get_sample_value(
+                "accord_webhook_deliveries_total", {"outcome": outcome}
+            )
+            or 0.0
+            for outcome in ("delivered", "retrying", "failed")
+        }
+    )
+
+
 def test_a_500_and_a_timeout_are_retried_with_the_same_id(
     private: Client, hooks_url: str, admin_key: str, receiver: Receiver
 ) -> None:
     webhook = make_webhook(private, receiver, "/flaky")
     receiver.policies["/flaky"] = in_turn(Answer(500), Answer(delay=3.0))
+    counted = deliveries_counted()
     with delivering(hooks_url, admin_key, webhook_timeout_s=1.0) as server:
         organization(server, "Flaky Agency")
         [sent] = settled(server, webhook, 1)
+    counted = deliveries_counted() - counted
+    assert counted == Counter({"retrying": 2, "delivered": 1})
     arrivals = receiver.at("/flaky")
     assert len(arrivals) == 3
     assert arrivals[0].answered == 500
@@ -566,11 +583,13 @@ def test_when_the_retry_schedule_runs_out_the_endpoint_is_disabled(
 ) -> None:
     webhook = make_webhook(private, receiver, "/down")
     receiver.policies["/down"] = always(Answer(500))
+    counted = deliveries_counted()
     # About 3 days and 4 hours of retries in about 5 seconds.
     with delivering(hooks_url, admin_key, webhook_retry_scale=0.00002) as server:
         organization(server, "Down Agency")
         [failed] = settled(server, webhook, 1)
         read = server.get(f"/v1/webhooks/{webhook['id']}").json()
+    assert deliveries_counted() - counted == Counter({"retrying": 9, "failed": 1})
     assert failed["state"] == "failed"
     assert failed["attempts"] == len(delivery.SCHEDULE) == 10
     assert failed["error"] == "answered 500"

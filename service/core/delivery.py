@@ -58,7 +58,7 @@ import asyncpg
 import httpcore
 
 from service import __version__
-from service.core import ssrf
+from service.core import metrics, ssrf
 from service.core.database import Connection, Pool, transaction
 from service.settings import Settings
 
@@ -470,10 +470,12 @@ class Deliverer:
         args: tuple[Any, ...] = (delivery.id, delivery.lease, outcome.status, latency)
         if outcome.delivered:
             await self.pool.execute(_DELIVERED, *args)
+            metrics.WEBHOOK_DELIVERIES.labels("delivered").inc()
             return
         delay = next_delay(delivery.step, self.scale, outcome.asked) if outcome.retry else None
         if delay is not None:
             await self.pool.execute(_RETRY, *args, delay, outcome.error)
+            metrics.WEBHOOK_DELIVERIES.labels("retrying").inc()
             log.info("webhook delivery %s: %s; retried in %s", delivery.id, outcome.error, delay)
             return
         reason = (
@@ -484,6 +486,7 @@ class Deliverer:
         async with transaction(self.pool) as conn:
             await conn.execute(_LOCK_WEBHOOK, delivery.webhook_id)
             if await conn.execute(_FAILED, *args, outcome.error) == "UPDATE 1":
+                metrics.WEBHOOK_DELIVERIES.labels("failed").inc()
                 await conn.execute(_DISABLE, delivery.webhook_id, reason)
                 log.warning("webhook %s disabled: %s", delivery.webhook_id, reason)
 

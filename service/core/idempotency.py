@@ -15,6 +15,7 @@ from litestar import Request
 from litestar.datastructures import ResponseHeader
 from litestar.params import HeaderParameter
 
+from service.core import metrics
 from service.core.database import Connection
 from service.core.problems import ProblemError
 from service.core.responses import Encoded, Stored
@@ -80,6 +81,7 @@ async def replay(
             "idempotency-key-reused",
             "This Idempotency-Key was used for a different request; use a new key.",
         )
+    metrics.IDEMPOTENT_REPLAYS.inc()
     return Stored(row["status"], row["headers"], row["body"])
 
 

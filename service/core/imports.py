@@ -52,7 +52,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.core import catalog
+from service.core import catalog, metrics
 from service.core.bulk import Format
 from service.core.database import AnyConnection
 from service.core.problems import FieldError, ProblemError, problem_from_postgres
@@ -625,6 +625,9 @@ async def run(
         await transaction.rollback()
     else:
         await transaction.commit()
+        metrics.CHANGES_WRITTEN.inc(
+            sum(each.created + each.updated for each in report.resources.values())
+        )
     return report
 
 

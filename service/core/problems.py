@@ -15,6 +15,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
+from service.core import metrics
 from service.core.responses import Encoded
 
 PROBLEM_JSON = "application/problem+json"
@@ -155,6 +156,8 @@ def _validation_errors(extra: Any) -> list[FieldError] | None:
 
 
 def _on_problem(request: Request[Any, Any, Any], exc: ProblemError) -> Response[Problem]:
+    if exc.status == 503:
+        metrics.UNAVAILABLE_RESPONSES.inc()
     body = _problem(request, exc.status, exc.kind, exc.detail, exc.errors)
     if exc.current_seq is not None:
         body.current_seq = exc.current_seq
@@ -198,8 +201,35 @@ def _constraint_detail(exc: asyncpg.PostgresError, fallback: str) -> str:
     return "; ".join(parts)
 
 
+_UNREACHABLE = (*_UNAVAILABLE, OSError, asyncpg.InternalClientError)
+
+
+def trouble(exc: BaseException) -> str | None:
+    """What kind of database trouble ``exc`` is (``accord_db_errors_total{kind}``), or
+    ``None`` when it is what the client caused: a constraint or a value PostgreSQL refused."""
+    if isinstance(exc, asyncpg.exceptions.QueryCanceledError | asyncio.TimeoutError):
+        return "timeout"
+    if isinstance(exc, asyncpg.exceptions.SerializationError):
+        return "serialization"
+    if isinstance(exc, asyncpg.exceptions.DeadlockDetectedError):
+        return "deadlock"
+    if isinstance(exc, _UNREACHABLE):
+        return "unavailable"
+    if isinstance(exc, asyncpg.PostgresError) and (exc.sqlstate or "").startswith("53"):
+        return "resources"
+    return None
+
+
+def count_trouble(exc: BaseException) -> None:
+    kind = trouble(exc)
+    if kind is not None:
+        metrics.DB_ERRORS.labels(kind).inc()
+
+
 def problem_from_postgres(exc: asyncpg.PostgresError) -> ProblemError:
-    """Translate what PostgreSQL refused into what the client did wrong."""
+    """Translate what PostgreSQL refused into what the client did wrong (counting what is the
+    database's trouble)."""
+    count_trouble(exc)
     if isinstance(exc, asyncpg.UniqueViolationError):
         # Lists kept as rows (parties, signatories) name their uniqueness "<thing>_listed_once".
         if (getattr(exc, "constraint_name", None) or "").endswith("_listed_once"):
@@ -232,6 +262,7 @@ def problem_from_postgres(exc: asyncpg.PostgresError) -> ProblemError:
         )
     if exc.sqlstate and exc.sqlstate.startswith("53"):
         return unavailable()
+    metrics.DB_ERRORS.labels("unexpected").inc()
     return ProblemError(500, "internal", "Unexpected database error.")
 
 
@@ -253,6 +284,7 @@ def _on_postgres(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) ->
 
 def _on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     log.warning("database unreachable: %r", exc)
+    count_trouble(exc)
     return _on_problem(request, unavailable())
 
 

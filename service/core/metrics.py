@@ -1,0 +1,329 @@
+"""Prometheus metrics: what every request did (``RequestMetrics``, labelled by route template)
+and what Accord's own mechanisms did (pool, database errors, 503s, idempotent
+replays, changes written, webhook deliveries), served as ``GET /metrics`` — or, with
+``ACCORD_METRICS_PORT``, on a port of their own (``serve_port``).
+
+Several worker processes (``accord serve --workers N``) report one sum: prometheus-client's
+multiprocess mode, where each process writes its values to files in
+``PROMETHEUS_MULTIPROC_DIR`` and a scrape adds them up (``prepare_directory`` makes that
+directory for the run). Gauges of a worker that has died are dropped at the next scrape.
+
+Nothing here touches the database on a request: the pool gauges and the webhook lag are
+sampled by each process in the background (``watch``, every ``SAMPLE_EVERY``), which also
+moves the requests' tallies into the metrics; the process a scrape reaches does both once
+more first, so a one-process scrape is exact."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from bisect import bisect_left
+from collections.abc import Awaitable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from litestar import Request, Response, get
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+from prometheus_client.exposition import choose_encoder, start_http_server
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from service.core.database import Pool
+
+log = logging.getLogger("accord.metrics")
+
+APP_NAME = "accord"
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+SAMPLE_EVERY = 2.0
+"""Seconds between two samples of the pool gauges and the webhook lag in each process."""
+
+# --- Accord's own metrics ------------------------------------------------------------------------
+
+POOL_CONNECTIONS = Gauge(
+    "accord_db_pool_connections",
+    "Connections of a database pool: open (size), lent to a request (in_use), idle.",
+    ["pool", "state"],
+    multiprocess_mode="livesum",
+)
+POOL_WAITING = Gauge(
+    "accord_db_pool_waiting",
+    "Requests waiting for a connection of a database pool.",
+    ["pool"],
+    multiprocess_mode="livesum",
+)
+DB_ERRORS = Counter(
+    "accord_db_errors_total",
+    "Database trouble met while answering: unavailable, timeout, serialization, deadlock, "
+    "resources, unexpected. What the client caused (a constraint, a value) is not counted.",
+    ["kind"],
+)
+UNAVAILABLE_RESPONSES = Counter(
+    "accord_unavailable_responses_total", "503 problem responses served (retry after)."
+)
+IDEMPOTENT_REPLAYS = Counter(
+    "accord_idempotent_replays_total", "POSTs answered with the stored answer of their key."
+)
+CHANGES_WRITTEN = Counter(
+    "accord_changes_written_total",
+    "Changes written to the change log (history rows), by API writes and imports.",
+)
+WEBHOOK_DELIVERIES = Counter(
+    "accord_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome: delivered, retrying (to be tried again), failed "
+    "(for good: the webhook is disabled).",
+    ["outcome"],
+)
+WEBHOOK_LAG = Gauge(
+    "accord_webhook_lag_seconds",
+    "How late the oldest due, undelivered webhook delivery is (0: none is waiting).",
+    multiprocess_mode="livemostrecent",
+)
+
+_POOLS: dict[str, Pool] = {}
+
+
+def observe_pool(name: str, pool: Pool) -> None:
+    """Report ``pool``'s connections as ``accord_db_pool_*{pool=name}`` ("primary",
+    "replica") until it closes."""
+    _POOLS[name] = pool
+    _sample_pool(name, pool)
+
+
+def _sample_pool(name: str, pool: Pool) -> None:
+    size = pool.get_size()
+    idle = pool.get_idle_size()
+    POOL_CONNECTIONS.labels(name, "size").set(size)
+    POOL_CONNECTIONS.labels(name, "in_use").set(size - idle)
+    POOL_CONNECTIONS.labels(name, "idle").set(idle)
+    # asyncpg has no public count of the acquires waiting: they are the getters of the
+    # pool's queue of connection holders (tests/test_metrics.py holds this to the truth).
+    getters = getattr(getattr(pool, "_queue", None), "_getters", ())
+    POOL_WAITING.labels(name).set(sum(not waiter.done() for waiter in getters))
+
+
+def sample_pools() -> None:
+    for name, pool in list(_POOLS.items()):
+        if pool.is_closing():
+            if _POOLS.get(name) is pool:
+                del _POOLS[name]
+            continue
+        _sample_pool(name, pool)
+
+
+_DATABASE_AWAY = (asyncpg.PostgresError, asyncpg.InterfaceError)
+_WEBHOOK_LAG = """select coalesce(extract(epoch from now() - min(next_attempt_at)), 0)::float8
+                    from webhook_deliveries
+                   where state = 'pending' and next_attempt_at <= now()"""
+
+
+async def sample_webhook_lag(pool: Pool) -> None:
+    WEBHOOK_LAG.set(await pool.fetchval(_WEBHOOK_LAG, timeout=SAMPLE_EVERY))
+
+
+async def watch(pool: Pool, *, webhooks: bool) -> None:
+    """This process's sampler, until cancelled: the pools observed, and — where this process
+    delivers webhooks — their lag."""
+    observe_pool("primary", pool)
+    while True:
+        flush_requests()
+        sample_pools()
+        # The database away: the requests that meet it count that.
+        if webhooks:
+            with contextlib.suppress(TimeoutError, OSError, *_DATABASE_AWAY):
+                await sample_webhook_lag(pool)
+        await asyncio.sleep(SAMPLE_EVERY)
+
+
+# --- requests ------------------------------------------------------------------------------------
+
+UNMATCHED = "<unmatched>"
+"""The `path` of a request no route matched (a 404 or 405 from routing)."""
+
+REQUESTS = Counter(
+    "accord_requests_total", "Total requests", ["method", "path", "status_code", "app_name"]
+)
+DURATION = Histogram(
+    "accord_request_duration_seconds",
+    "Request duration, in seconds",
+    ["method", "path", "status_code", "app_name"],
+)
+IN_PROGRESS = Gauge(
+    "accord_requests_in_progress",
+    "Total requests currently in progress",
+    ["app_name"],
+    multiprocess_mode="livesum",
+)
+
+
+# prometheus-client adds to a histogram one observation at a time; its buckets and sum are
+# reached directly to add a tally at once (tests/test_metrics.py holds the sums to the requests).
+_BOUNDS = DURATION._upper_bounds  # its buckets, +Inf last
+_RECORDERS: list[RequestMetrics] = []
+_clock = time.perf_counter
+
+
+class RequestMetrics:
+    """Every HTTP request counted and timed by method, route template and status, under the
+    names and labels of Litestar's Prometheus plugin (``PrometheusConfig(app_name="accord",
+    prefix="accord", group_path=True)``) — but around the whole app, not as its middleware.
+    The plugin's middleware runs inside Litestar's exception handling for route middleware:
+    a read that ``ReadById`` answers with a problem (a 404) passed through it as a 200. Out
+    here the status is the one sent, and the template is the one Litestar's router wrote into
+    the scope (``/v1/officials/{id}``: one series whatever the id; ``<unmatched>`` when no
+    route matched). `accord_requests_in_progress` counts them all (neither path nor method:
+    the path is known only once routed, and a count per method cost a read 1k instructions).
+
+    A request only adds to plain tallies here (one dictionary look-up, three additions and a
+    bisection); ``flush`` moves them into prometheus-client's metrics — whose every update
+    takes a lock and several calls, ~35k instructions a request in all — when the sampler
+    runs and before a scrape is answered (bench/metrics.py measures both)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        # (method, template, status) -> [seconds in all, then a count per bucket]
+        self._tallies: dict[tuple[str, str, int], list[float]] = {}
+        self.in_progress = 0
+        _RECORDERS.append(self)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP or scope["path"] == "/metrics":
+            await self.app(scope, receive, send)
+            return
+        self.in_progress += 1
+        status = 500
+
+        def observed(message: Message) -> Awaitable[None]:
+            # A plain function handing on send's awaitable: no coroutine of its own per message.
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            return send(message)
+
+        started = _clock()
+        try:
+            await self.app(scope, receive, observed)
+        finally:
+            elapsed = _clock() - started
+            self.in_progress -= 1
+            key = (scope["method"], scope.get("path_template", UNMATCHED), status)
+            tally = self._tallies.get(key)
+            if tally is None:
+                tally = self._tallies[key] = [0.0] * (len(_BOUNDS) + 1)
+            tally[0] += elapsed
+            tally[1 + bisect_left(_BOUNDS, elapsed)] += 1
+
+    def flush(self) -> None:
+        """Move the tallies into the metrics (on the event loop, between two requests)."""
+        for (method, template, status), tally in self._tallies.items():
+            count = sum(tally[1:])
+            if not count:
+                continue
+            labels = (method, template, str(status), APP_NAME)
+            REQUESTS.labels(*labels).inc(count)
+            histogram = DURATION.labels(*labels)
+            histogram._sum.inc(tally[0])  # observe() takes one value
+            for bucket, observed in zip(histogram._buckets, tally[1:], strict=True):
+                if observed:
+                    bucket.inc(observed)
+            tally[:] = [0.0] * len(tally)
+        IN_PROGRESS.labels(APP_NAME).set(self.in_progress)
+
+
+def flush_requests() -> None:
+    for recorder in _RECORDERS:
+        recorder.flush()
+
+
+# --- exposition ----------------------------------------------------------------------------------
+
+
+class _Workers(Collector):
+    """Every worker process's values from the multiprocess directory, summed as each
+    metric's mode says, after forgetting the gauges of workers that have died."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.files = multiprocess.MultiProcessCollector(None, path)  # type: ignore[no-untyped-call]
+
+    def collect(self) -> Iterable[Metric]:
+        for pid in _dead_workers(Path(self.path)):
+            multiprocess.mark_process_dead(pid, self.path)  # type: ignore[no-untyped-call]
+        collected: Iterable[Metric] = self.files.collect()  # type: ignore[no-untyped-call]
+        return collected
+
+
+def _dead_workers(path: Path) -> set[int]:
+    pids = set()
+    for file in path.glob("gauge_live*_*.db"):
+        digits = file.stem.rpartition("_")[2]
+        if digits.isdigit():
+            pids.add(int(digits))
+    dead = set()
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            dead.add(pid)
+        except PermissionError:
+            pass
+    return dead
+
+
+def registry() -> Collector:
+    """What a scrape reports: this process's registry, or every worker's."""
+    path = os.environ.get(MULTIPROC_DIR)
+    if not path:
+        return REGISTRY
+    workers = CollectorRegistry(auto_describe=True)
+    workers.register(_Workers(path))
+    return workers
+
+
+@get("/metrics", include_in_schema=False, sync_to_thread=False)
+def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Prometheus' text format, or OpenMetrics when `Accept` asks for it. Kept out of the
+    OpenAPI contract: it is for Prometheus, whose format is its own, not for API clients."""
+    flush_requests()
+    sample_pools()
+    encode, media_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encode(registry()), media_type=media_type)
+
+
+@contextlib.contextmanager
+def prepare_directory(workers: int) -> Iterator[str | None]:
+    """The run's ``PROMETHEUS_MULTIPROC_DIR``, emptied, when several processes will report
+    (``workers`` > 1, or the variable set by the operator): made for the run and removed
+    after it unless the operator named one. Set in the environment before the workers start,
+    since prometheus-client chooses its storage when a process first imports it."""
+    named = os.environ.get(MULTIPROC_DIR)
+    if named:
+        Path(named).mkdir(parents=True, exist_ok=True)
+        for file in Path(named).glob("*.db"):
+            file.unlink()
+        yield named
+        return
+    if workers <= 1:
+        yield None
+        return
+    made = tempfile.mkdtemp(prefix="accord-metrics-")
+    os.environ[MULTIPROC_DIR] = made
+    try:
+        yield made
+    finally:
+        del os.environ[MULTIPROC_DIR]
+        shutil.rmtree(made, ignore_errors=True)
+
+
+def serve_port(host: str, port: int) -> None:
+    """``/metrics`` (any path, in fact) on ``port``, from a thread of the serving process:
+    with one worker the registry it serves from, with several their files."""
+    start_http_server(port, addr=host, registry=registry())
+    log.info("metrics on http://%s:%d/metrics", host, port)

@@ -72,6 +72,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     command line's ``accord import`` has no limit."""
     cors_origins: tuple[Origin, ...] = ()
     """Origins whose pages may call the API from a browser (CORS); none: CORS is off."""
+    rendered_pages: bool = True
+    """Have PostgreSQL render the JSON of a collection page's items (``core.rendered``);
+    false makes every page in Python (the general path, byte for byte the same body)."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

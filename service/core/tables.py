@@ -21,6 +21,7 @@ from service.core.database import Connection, Pool, pool_of
 from service.core.pagination import Listing, Page, SortKey
 from service.core.problems import FieldError, ProblemError, not_found
 from service.core.records import check_if_match, etag, fresh, patched
+from service.core.rendered import RowTo
 from service.core.responses import Encoded
 
 NAME_MATCHES = "(search_names like accord_contains({0}) or accord_fold({0}) <% search_names)"
@@ -38,13 +39,10 @@ C = TypeVar("C", bound=msgspec.Struct)
 P = TypeVar("P", bound=Page[Any])
 
 
-def row_to(struct: type[R]) -> Callable[[asyncpg.Record], R]:
-    """Row → struct, by column name; columns the struct lacks (sort keys) are ignored."""
-
-    def make(row: asyncpg.Record) -> R:
-        return msgspec.convert(dict(row.items()), struct)
-
-    return make
+def row_to(struct: type[R]) -> RowTo[R]:
+    """Row → struct, by column name; columns the struct lacks (sort keys) are ignored. A
+    listing whose rows are made so has PostgreSQL render its pages (``core.rendered``)."""
+    return RowTo(struct)
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["ACCORD_DATABASE_URL"] = args.url
     os.environ.setdefault("ACCORD_WEBHOOK_CONCURRENCY", "0")
+    app: Any
     if args.floor:
         from bench.floor import app
     else:

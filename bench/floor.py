@@ -175,8 +175,8 @@ async def page(scope: dict[str, Any], send: Any, pool: Pool, path: str) -> None:
     sql, args = listing.query([], limit=limit, after=after, leading=leading)
     fast = await listing.rendered_sql(pool, sql, key)
     assert fast is not None
-    seq = await pool.fetchval("select last_seq from change_log")
     rows = await pool.fetch(fast, *args)
+    seq = rows[0]["seq"] if rows else await pool.fetchval("select last_seq from change_log")
     headers = [(b"accord-seq", str(seq).encode()), (b"vary", b"Accept")]
     cursor = None
     if len(rows) > limit:

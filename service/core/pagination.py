@@ -241,15 +241,17 @@ class Listing(Generic[P]):
             return self.export(sql, args, format)
         sql, args = self.query(filters, limit=limit, after=after, sort=sort, leading=leading)
         pool: Pool = request.app.state.pool
-        # Read before the page, so the page reflects at least every change up to it.
-        seq = await pool.fetchval(_LAST_SEQ)
         items: list[Any] | None = None
         fast = await self.rendered_sql(pool, sql, key) if request.app.state.rendered else None
         if fast is not None:
+            # The change log's position comes with the rows, from the same snapshot.
             rows = await pool.fetch(fast, *args)
+            seq = rows[0]["seq"] if rows else await pool.fetchval(_LAST_SEQ)
             if all(row[0] is not None for row in rows):
                 items = [msgspec.Raw(row[0]) for row in rows[:limit]]
         if items is None:  # the general path: a struct per row, encoded by msgspec
+            # Read before the page, so the page reflects at least every change up to it.
+            seq = await pool.fetchval(_LAST_SEQ)
             rows = await pool.fetch(sql, *args)
             items = [self.make(row) for row in rows[:limit]]
         next_cursor = None
@@ -262,8 +264,9 @@ class Listing(Generic[P]):
 
     async def rendered_sql(self, pool: Pool, sql: str, key: SortKey) -> str | None:
         """``sql`` (a page of this listing) as rows of the item's JSON text, rendered by
-        PostgreSQL exactly as msgspec would encode the struct the row becomes, and the sort
-        key's columns; None when the items cannot be rendered so (``core.rendered``)."""
+        PostgreSQL exactly as msgspec would encode the struct the row becomes, the sort key's
+        columns and the change log's position (``seq``, the same in every row); None when the
+        items cannot be rendered so (``core.rendered``)."""
         item = self._item_sql.get("")
         if "" not in self._item_sql:
             struct = rendered.struct_of(self.make)
@@ -275,7 +278,10 @@ class Listing(Generic[P]):
         names = [f's."{name}"' for _, name, _ in key.columns]
         direction = " desc" if key.descending else ""
         order = ", ".join(f"{name}{direction}" for name in names)
-        return f"select {item} as j, {', '.join(names)} from ({sql}) s order by {order}"
+        return (
+            f"select {item} as j, {', '.join(names)}, ({_LAST_SEQ}) as seq "
+            f"from ({sql}) s order by {order}"
+        )
 
     async def page_of_found(
         self,

@@ -1,7 +1,9 @@
 """``python -m bench.inprocess URL PATH [-n N] [--floor]``: N GETs of PATH through the ASGI app
-in this process (no server, no sockets), for ``valgrind --tool=callgrind``: run it with N and
-2N and divide the difference of the instruction counts by N for the instructions one request
-costs this process (PostgreSQL's share runs elsewhere and is not counted).
+in this process (no server, no sockets), for callgrind: under
+``valgrind --tool=callgrind --instr-atstart=no`` it turns the instrumentation on (with
+``callgrind_control``) after start-up and ten warm-up requests, and off after the N, so the
+instruction count divided by N is what one request costs this process (PostgreSQL's share
+runs elsewhere and is not counted).
 
 ``ACCORD_RENDERED_PAGES=false`` measures the general path of a page."""
 
@@ -10,6 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
+import subprocess
 from typing import Any
 
 
@@ -32,7 +36,9 @@ async def _drive(app: Any, path: str, n: int) -> int:
     await started.wait()
     raw_path, _, query = path.partition("?")
     size = 0
-    for _ in range(n):
+    for index in range(n + 10):
+        if index == 10:
+            _instrument("on")
         sent: list[dict[str, Any]] = []
 
         async def request_receive() -> dict[str, Any]:
@@ -58,9 +64,17 @@ async def _drive(app: Any, path: str, n: int) -> int:
         await app(scope, request_receive, request_send)
         assert sent[0]["status"] == 200, sent
         size = len(sent[1]["body"])
+    _instrument("off")
     await queue.put({"type": "lifespan.shutdown"})
     await lifespan
     return size
+
+
+def _instrument(state: str) -> None:
+    """Callgrind's instrumentation on or off, when running under it."""
+    control = shutil.which("callgrind_control")
+    if control and "valgrind" in os.environ.get("LD_PRELOAD", ""):
+        subprocess.run([control, "-i", state, str(os.getpid())], check=True, capture_output=True)
 
 
 def main() -> None:

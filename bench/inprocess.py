@@ -14,6 +14,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+import sys
 from typing import Any
 
 
@@ -70,10 +71,13 @@ async def _drive(app: Any, path: str, n: int) -> int:
     return size
 
 
+_UNDER_CALLGRIND = "--callgrind" in sys.argv
+
+
 def _instrument(state: str) -> None:
     """Callgrind's instrumentation on or off, when running under it."""
     control = shutil.which("callgrind_control")
-    if control and "valgrind" in os.environ.get("LD_PRELOAD", ""):
+    if control and _UNDER_CALLGRIND:
         subprocess.run([control, "-i", state, str(os.getpid())], check=True, capture_output=True)
 
 
@@ -83,6 +87,9 @@ def main() -> None:
     parser.add_argument("path")
     parser.add_argument("-n", type=int, default=100)
     parser.add_argument("--floor", action="store_true", help="the floor (bench/floor.py)")
+    parser.add_argument(
+        "--callgrind", action="store_true", help="running under valgrind --instr-atstart=no"
+    )
     args = parser.parse_args()
     os.environ["ACCORD_DATABASE_URL"] = args.url
     os.environ.setdefault("ACCORD_WEBHOOK_CONCURRENCY", "0")

@@ -58,10 +58,12 @@ from service.resources import (
 from service.settings import default_data_dir
 
 PAGE_200 = "/v1/officials?limit=200"
+SEARCH_NAME = "/v1/search?q=Medinskiy"
+SEARCH_PHRASE = "/v1/search?q=%22Istanbul%20agreements%22"
 GZIP = {"Accept-Encoding": "gzip"}
 BROTLI = {"Accept-Encoding": "gzip, deflate, br"}
 COMPRESSION = {
-    "page of 200 officials": ("page_200", {"gzip": "page_200_gzip", "br": "page_200_br"}),
+    "page of 200 officials": ("list_page_200", {"gzip": "page_200_gzip", "br": "page_200_br"}),
     "read by id": ("get_by_id", {"br": "get_by_id_br"}),
 }
 
@@ -244,7 +246,7 @@ def wire_sizes(port: int, record: str) -> dict[str, tuple[int, str]]:
     """Bytes of the body as sent, and its coding, for each compression scenario."""
     sizes = {}
     for name, path, headers in (
-        ("page_200", PAGE_200, {}),
+        ("list_page_200", PAGE_200, {}),
         ("page_200_gzip", PAGE_200, GZIP),
         ("page_200_br", PAGE_200, BROTLI),
         ("get_by_id", record, {}),
@@ -319,24 +321,8 @@ def measure(
                     {"headers": {"If-None-Match": f'"1", {samples["tag"]}'}},
                     True,
                 ),
-                ("list_page_1", "GET", ["/v1/officials?limit=50"], {}, False),
-                (
-                    "list_deep_page",
-                    "GET",
-                    [f"/v1/officials?limit=50&cursor={samples['deep_cursor']}"],
-                    {},
-                    False,
-                ),
-                ("timeline_page_1", "GET", ["/v1/timeline?limit=50"], {}, False),
-                (
-                    "timeline_deep_page",
-                    "GET",
-                    [f"/v1/timeline?limit=50&cursor={samples['deep_timeline_cursor']}"],
-                    {},
-                    False,
-                ),
-                # What compression costs a page: with and without an Accept-Encoding.
-                ("page_200", "GET", [PAGE_200], {}, False),
+                *read_scenarios(samples),
+                # What compression costs a page (list_page_200 is the same without it).
                 ("page_200_gzip", "GET", [PAGE_200], {"headers": GZIP}, False),
                 ("page_200_br", "GET", [PAGE_200], {"headers": BROTLI}, False),
                 *write_scenarios(samples, by_id),
@@ -344,6 +330,7 @@ def measure(
                 # with their records, a page at a time.
                 ("changes_page_200", "GET", ["/v1/changes?since=0&limit=200"], {}, False),
             ]
+            same_bodies(8801, 8802, read_scenarios(samples))
             for port in (8801, 8802):  # warm up: connections, prepared statements, caches
                 load.run(
                     wrk,
@@ -453,17 +440,93 @@ def write_scenarios(
     ]
 
 
-def write_ratio_lines(rows: list[Row]) -> list[str]:
-    """``NAME ratio to floor: X.XX`` for each write scenario (the first worker count run), and
-    how its p99 compares with the floor's."""
-    lines = []
-    for name in WRITES:
-        row = next((row for row in rows if row.scenario == name), None)
-        if row is None or row.ratio() is None:
+def read_scenarios(
+    samples: dict[str, Any],
+) -> list[tuple[str, str, list[str], dict[str, Any], bool]]:
+    """Pages of a collection, of the timeline and of search results, each against the floor's
+    page (bench/floor.py), which answers the same body by the most direct means."""
+    return [
+        ("list_page", "GET", ["/v1/officials?limit=50"], {}, True),
+        (
+            "list_deep_page",
+            "GET",
+            [f"/v1/officials?limit=50&cursor={samples['deep_cursor']}"],
+            {},
+            True,
+        ),
+        ("list_page_200", "GET", [PAGE_200], {}, True),
+        ("timeline_page", "GET", ["/v1/timeline?limit=50"], {}, True),
+        (
+            "timeline_deep_page",
+            "GET",
+            [f"/v1/timeline?limit=50&cursor={samples['deep_timeline_cursor']}"],
+            {},
+            True,
+        ),
+        ("search_name", "GET", [SEARCH_NAME], {}, True),
+        ("search_phrase", "GET", [SEARCH_PHRASE], {}, True),
+    ]
+
+
+def same_bodies(
+    accord: int, floor: int, scenarios: list[tuple[str, str, list[str], dict[str, Any], bool]]
+) -> None:
+    """Before anything is measured: every page the floor answers, it answers with Accord's body,
+    byte for byte; a floor that did less would flatter nothing but itself."""
+    for name, method, paths, kwargs, with_floor in scenarios:
+        if method != "GET" or not with_floor or kwargs.get("headers"):
             continue
-        tail = row.median(row.accord, "p99_ms") / row.median(row.floor, "p99_ms")
-        lines.append(f"{name} p99 against the floor's: {tail:.2f}x")
-        lines.append(f"{name} ratio to floor: {row.ratio():.2f}")
+        bodies = []
+        for port in (accord, floor):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{paths[0]}", timeout=30) as r:
+                bodies.append(r.read())
+        if bodies[0] != bodies[1]:
+            raise SystemExit(
+                f"{name}: the floor's body differs from Accord's for {paths[0]}:\n"
+                f"Accord {bodies[0][:300]!r}…\nfloor  {bodies[1][:300]!r}…"
+            )
+        print(f"{name}: the floor answers Accord's body ({len(bodies[0]):,} B)", file=sys.stderr)
+
+
+def ratio_lines(rows: list[Row]) -> list[str]:
+    """``NAME ratio to floor: X.XX`` for every scenario measured against the floor (at the
+    first worker count; others follow on the line), with the p99s at the same load."""
+    lines = []
+    names = list(dict.fromkeys(row.scenario for row in rows if row.floor))
+    for name in names:
+        parts = []
+        for row in (r for r in rows if r.scenario == name and r.floor):
+            ratio = row.ratio()
+            p99, floor_p99 = row.median(row.accord, "p99_ms"), row.median(row.floor, "p99_ms")
+            parts.append(
+                (
+                    f"{ratio:.2f}",
+                    f"{row.workers} worker(s), p99 {p99:.1f} ms vs the floor's {floor_p99:.1f} ms "
+                    f"({p99 / floor_p99:.2f}x)",
+                )
+            )
+        head, detail = parts[0]
+        more = "; ".join(f"{r} at {d}" for r, d in parts[1:])
+        lines.append(f"{name} ratio to floor: {head} ({detail}{'; ' + more if more else ''})")
+    return lines
+
+
+def flat_lines(rows: list[Row]) -> list[str]:
+    """Whether a page costs the same deep in the cursor as at the start."""
+    lines = []
+    for first, deep in (("list_page", "list_deep_page"), ("timeline_page", "timeline_deep_page")):
+        for workers in sorted({row.workers for row in rows}):
+            found = {r.scenario: r for r in rows if r.workers == workers}
+            if first in found and deep in found:
+                a, b = found[first], found[deep]
+                rps = "requests_per_second"
+                speed = b.median(b.accord, rps) / a.median(a.accord, rps)
+                floor = b.median(b.floor, rps) / a.median(a.floor, rps) if a.floor else 0.0
+                lines.append(
+                    f"{first} cost flat in depth, {workers} worker(s): a page deep in the cursor "
+                    f"answers {speed:.2f}x the requests a second of the first (the floor "
+                    f"{floor:.2f}x)"
+                )
     return lines
 
 
@@ -647,6 +710,7 @@ def run(options: Options, host: str, database: str) -> None:
     plans = asyncio.run(explain(url, samples)) if options.explain else []
     report = [f"{load_line}\n", HEADER] + [format_row(row) for row in rows]
     report.append("")
+    report.extend(flat_lines(rows))
     report.extend(compression_lines(rows, sizes))
     report.append(f"\nBulk export of {counts['role_changes']:,} role changes (1 worker):\n")
     report.extend(exports)
@@ -687,10 +751,8 @@ def run(options: Options, host: str, database: str) -> None:
         # The import's own benchmark at this size (a full run's million rows is
         # `python -m bench.imports`'s, which takes longer than the rest).
         print("\n".join(bench_imports.run(host, options.rows)))
-    get_row = next(row for row in rows if row.scenario == "get_by_id")
     print(f"bench finished in {time.perf_counter() - started:.0f} s")
-    print(f"get_by_id ratio to floor: {get_row.ratio():.2f}")
-    print("\n".join(write_ratio_lines(rows)))
+    print("\n".join(ratio_lines(rows)))
 
 
 def main() -> None:

@@ -9,24 +9,39 @@ the change log with the counter row locked through the commit (``service.core.hi
 naming the API key of the ``Authorization`` header as its author — and nothing else: no key
 check, no validation beyond msgspec's decoding. ``POST /floor/officials-bare`` is the create
 without its change row: set against the floor's create, it shows what keeping the change log
-costs a write."""
+costs a write.
+
+The pages (``GET /v1/officials``, ``/v1/timeline``, ``/v1/search``, see ``page``) are made the
+most direct way there is: PostgreSQL renders each item's JSON (``service.core.rendered``, the
+SQL Accord's listing runs), the floor reads the change-log position, signs the cursor and joins
+the bytes. The benchmark checks that each answers Accord's body byte for byte before it
+measures."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 
 from service.core import history
 from service.core.database import Pool, create_pool, transaction
+from service.core.pagination import CursorCodec, Listing
+from service.resources import officials, search, timeline
 from service.resources.officials import TABLE
 from service.settings import Settings
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
-_state: dict[str, Pool] = {}
+_state: dict[str, Any] = {}
 _JSON = [(b"content-type", b"application/json")]
+_PAGES: dict[str, tuple[Listing[Any], int]] = {
+    "/v1/officials": (officials.LISTING, 50),
+    "/v1/timeline": (timeline.LISTING, 50),
+    "/v1/search": (search.LISTING, 20),
+}
+"""The collections the floor pages, with their default limit."""
 
 
 async def _send(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
@@ -56,21 +71,31 @@ def _header(scope: dict[str, Any], name: bytes) -> bytes | None:
     return None
 
 
+async def _lifespan(receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            settings = Settings.from_env()
+            assert settings.database_url
+            pool = _state["pool"] = await create_pool(settings.database_url, settings)
+            secret = await pool.fetchval("select secret from accord_secret")
+            _state["codec"] = CursorCodec(bytes(secret))
+            await send({"type": "lifespan.startup.complete"})
+        else:
+            await _state["pool"].close()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                settings = Settings.from_env()
-                assert settings.database_url
-                _state["pool"] = await create_pool(settings.database_url, settings)
-                await send({"type": "lifespan.startup.complete"})
-            else:
-                await _state["pool"].close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await _lifespan(receive, send)
+        return
     pool = _state["pool"]
     method, path = scope["method"], scope["path"]
+    if method == "GET" and path in _PAGES:
+        await page(scope, send, pool, path)
+        return
     if method == "POST" and path in _CREATES:
         await _create(pool, scope, receive, send, logged=path != "/floor/officials-bare")
         return
@@ -176,3 +201,36 @@ async def _patch(
             actor=_actor(scope),
         )
     await _send(send, 200, _encode(after), [*_JSON, (b"etag", b'"%d"' % row["version"])])
+
+
+async def page(scope: dict[str, Any], send: Any, pool: Pool, path: str) -> None:
+    """A page of officials, of the timeline or of search results: the JSON of each item as
+    PostgreSQL renders it, joined; the cursor of the last; nothing validated."""
+    listing, limit = _PAGES[path]
+    params = dict(parse_qsl(scope["query_string"].decode()))
+    limit = int(params.get("limit", limit))
+    key = listing.sorts[listing.default_sort]
+    scope_name = listing.scope()
+    codec: CursorCodec = _state["codec"]
+    after = None
+    if "cursor" in params:
+        after = codec.decode(scope_name, params["cursor"], tuple(t for _, _, t in key.columns))
+    leading: tuple[Any, ...] = ()
+    if "q" in params:
+        leading = (params["q"], search.text_query(params["q"]))
+    sql, args = listing.query([], limit=limit, after=after, leading=leading)
+    fast = await listing.rendered_sql(pool, sql, key)
+    assert fast is not None
+    rows = await pool.fetch(fast, *args)
+    seq = rows[0]["seq"] if rows else await pool.fetchval("select last_seq from change_log")
+    headers = [(b"accord-seq", str(seq).encode()), (b"vary", b"Accept")]
+    cursor = None
+    if len(rows) > limit:
+        cursor = codec.encode(scope_name, [rows[limit - 1][name] for _, name, _ in key.columns])
+        query = urlencode(
+            [*((k, v) for k, v in params.items() if k != "cursor"), ("cursor", cursor)]
+        )
+        headers.append((b"link", f'<{path}?{query}>; rel="next"'.encode()))
+    items = ",".join(row[0] for row in rows[:limit])
+    body = b'{"items":[%s],"next_cursor":%s}' % (items.encode(), _encode(cursor))
+    await _send(send, 200, body, [*headers, *_JSON])

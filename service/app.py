@@ -197,6 +197,7 @@ def create_app(settings: Settings | None = None, *, measured: bool = True) -> Li
                 raise RuntimeError("the database is not migrated: run `accord db migrate`")
             app.state.pool = pool
             app.state.cursors = CursorCodec(bytes(secret))
+            app.state.rendered = settings.rendered_pages
             retention = timedelta(days=settings.changes_retention_days)
             notifications = ChangeSignal(
                 settings.listen_url or url,

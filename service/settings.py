@@ -79,6 +79,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     metrics_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
     """Serve ``/metrics`` on this port (``accord serve`` listens on it) instead of on the
     public one; unset: ``GET /metrics`` on the public port."""
+    rendered_pages: bool = True
+    """Have PostgreSQL render the JSON of a collection page's items (``core.rendered``);
+    false makes every page in Python (the general path, byte for byte the same body)."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -103,9 +103,9 @@ class ReadById(ASGIMiddleware):
         if not plain:
             await next_app(scope, receive, send)
             return
-        pool = scope["litestar_app"].state.pool
+        state = scope["litestar_app"].state
         ident: UUID = scope["path_params"]["id"]  # type: ignore[assignment]  # parsed
-        response = await self.table.read(pool, ident, if_none_match)
+        response = await self.table.read(state.pool, ident, if_none_match, rendered=state.rendered)
         await response(scope, receive, send)
 
 
@@ -143,7 +143,9 @@ def record_handlers(
     async def get_record(
         request: Request[Any, Any, Any], id: RecordId, if_none_match: IfNoneMatch = None
     ) -> Any:
-        return await table.read(pool_of(request), id, if_none_match)
+        return await table.read(
+            pool_of(request), id, if_none_match, rendered=request.app.state.rendered
+        )
 
     async def get_record_with(
         request: Request[Any, Any, Any],

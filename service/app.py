@@ -20,7 +20,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, Tag
 
 from service import __version__, docs, health
-from service.core import history
+from service.core import history, logs, traces
 from service.core.auth import SECURITY_SCHEMES, WriteLimit
 from service.core.compression import Compression
 from service.core.database import create_pool
@@ -165,6 +165,7 @@ def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
             "If-None-Match",
             "Idempotency-Key",
             "Last-Event-ID",
+            logs.REQUEST_ID_HEADER,
         ],
         expose_headers=[
             "ETag",
@@ -175,6 +176,7 @@ def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
             "Accord-Seq",
             "WWW-Authenticate",
             "Content-Disposition",
+            logs.REQUEST_ID_HEADER,
         ],
         allow_credentials=False,
         # Browsers cache a preflight per URL, for at most two hours (Chromium).
@@ -184,11 +186,14 @@ def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
+    request_log = logs.configure(settings.log_format, settings.log_level)
+    log = logging.getLogger("accord")
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         url = await resolve_url(settings.database_url, settings.data_dir)
         pool = await create_pool(url, settings)
+        log.info("pool opened", extra={"size": pool.get_size(), "max_size": pool.get_max_size()})
         try:
             secret = await pool.fetchval("select secret from accord_secret")
             if secret is None:
@@ -214,10 +219,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     await jobs.enter_async_context(_background(deliverer.run()))
                 with _on_stop_signal(tail.stop):
                     yield
+                log.info("shutdown")
         finally:
             await pool.close()
+            log.info("pool closed")
 
-    logging.getLogger("accord").setLevel(settings.log_level)
     app = Litestar(
         route_handlers=[
             health.live,
@@ -229,7 +235,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers,
         openapi_config=openapi_config(),
         cors_config=cors_config(settings.cors_origins),
-        plugins=[StrictStructSchemaPlugin()],
+        plugins=[StrictStructSchemaPlugin(), *traces.plugins(settings)],
+        # Ours (service.core.logs) instead of Litestar's, whose queue thread keeps writing to
+        # the stream it found at start (pytest closes those: "--- Logging error ---").
+        logging_config=None,
         request_max_body_size=MAX_BODY,
         state=State({"write_limit": WriteLimit(settings.write_rate_limit), "settings": settings}),
     )
@@ -238,5 +247,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Outside everything Litestar wraps around its router: so a read answered by route
     # middleware is compressed too, and compression's `Vary: Accept-Encoding` is added after
     # CORS sets `Vary: Origin` (which replaces any `Vary` already there).
-    app.asgi_handler = Compression(app.asgi_handler)
+    app.asgi_handler = logs.RequestLog(Compression(app.asgi_handler), request_log)
     return app

@@ -122,7 +122,9 @@ class RequestLog:
             }
             if "api_key_id" in state:
                 line["api_key_id"] = str(state["api_key_id"])
-            if request.problem_type is not None:
+            if status >= 400 and request.problem_type is not None:
+                # (A write may make a problem it does not answer with: the answer an idempotent
+                # retry would get.)
                 line["problem_type"] = request.problem_type
             if 0 < status < 500:
                 self.log.info("request", **line)
@@ -143,9 +145,11 @@ def _request_id(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     return event
 
 
-def _no_color(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
-    """uvicorn passes its message again with terminal colours (``extra``): not for a log."""
+def _not_extra(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    """What ``ExtraAdder`` takes for extras and is not: uvicorn's message again with terminal
+    colours, the message another handler (pytest's) formatted already."""
     event.pop("color_message", None)
+    event.pop("message", None)
     return event
 
 
@@ -212,7 +216,7 @@ def configure(format: Format | None, level: str) -> Any:
             structlog.stdlib.add_logger_name,
             *_SHARED,
             structlog.stdlib.ExtraAdder(),
-            _no_color,
+            _not_extra,
         ],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *_renderer(format)],
     )

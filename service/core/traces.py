@@ -68,8 +68,12 @@ class _Statements(InitPlugin):
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument(tracer_provider=self.provider)
         app_config.middleware.append(DefineMiddleware(_NameByRoute))
-        app_config.on_shutdown.append(self.provider.force_flush)
+        app_config.on_shutdown.append(self._flush)
         return app_config
+
+    def _flush(self) -> None:
+        """Exports the spans still batched (Litestar would pass the app as the timeout)."""
+        self.provider.force_flush()
 
 
 def _tracer_provider() -> Any:

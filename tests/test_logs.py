@@ -216,7 +216,13 @@ def test_no_body_key_or_cookie_reaches_a_log_line(server: Any) -> None:
     with httpx.Client(base_url=base, timeout=30) as http:
 
         def send(method: str, path: str, **kwargs: Any) -> None:
-            statuses.append(http.request(method, path, **kwargs).status_code)
+            response = http.request(method, path, **kwargs)
+            statuses.append(response.status_code)
+            # A 5xx too carries the request id, in its header and its problem detail.
+            ident = response.headers["x-request-id"]
+            assert UUID7.match(ident)
+            if response.status_code >= 400:
+                assert response.json()["request_id"] == ident
 
         send("POST", "/v1/organizations", json=body, headers=auth)
         send("POST", "/v1/organizations", json={**body, "kind": MARKER}, headers=auth)

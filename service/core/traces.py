@@ -39,7 +39,13 @@ def plugins(settings: Settings) -> list[InitPlugin]:
         return []
     if _LITESTARS in sys.modules and sys.modules[_LITESTARS] is None:
         del sys.modules[_LITESTARS]
-    from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+    try:
+        from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+    except ImportError as exc:  # Litestar raises its MissingDependencyException, an ImportError
+        raise SystemExit(
+            "OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed: "
+            "pip install 'accord[otel]'"
+        ) from exc
 
     provider = _tracer_provider()
     config = OpenTelemetryConfig(

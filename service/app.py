@@ -20,7 +20,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, Tag
 
 from service import __version__, docs, health
-from service.core import history, metrics, vary
+from service.core import history, logs, metrics, traces, vary
 from service.core.auth import CHANNEL as KEYS_CHANNEL
 from service.core.auth import SECURITY_SCHEMES, KeyCache, WriteLimit
 from service.core.compression import Compression
@@ -166,6 +166,7 @@ def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
             "If-None-Match",
             "Idempotency-Key",
             "Last-Event-ID",
+            logs.REQUEST_ID_HEADER,
         ],
         expose_headers=[
             "ETag",
@@ -176,6 +177,7 @@ def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
             "Accord-Seq",
             "WWW-Authenticate",
             "Content-Disposition",
+            logs.REQUEST_ID_HEADER,
         ],
         allow_credentials=False,
         # Browsers cache a preflight per URL, for at most two hours (Chromium).
@@ -186,11 +188,14 @@ def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
 def create_app(settings: Settings | None = None, *, measured: bool = True) -> Litestar:
     """The app; ``measured=False`` leaves metrics out (the benchmark's comparison)."""
     settings = settings or Settings.from_env()
+    request_log = logs.configure(settings.log_format, settings.log_level)
+    log = logging.getLogger("accord")
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         url = await resolve_url(settings.database_url, settings.data_dir)
         pool = await create_pool(url, settings)
+        log.info("pool opened", extra={"size": pool.get_size(), "max_size": pool.get_max_size()})
         try:
             secret = await pool.fetchval("select secret from accord_secret")
             if secret is None:
@@ -220,10 +225,11 @@ def create_app(settings: Settings | None = None, *, measured: bool = True) -> Li
                     await jobs.enter_async_context(_background(deliverer.run()))
                 with _on_stop_signal(tail.stop):
                     yield
+                log.info("shutdown")
         finally:
             await pool.close()
+            log.info("pool closed")
 
-    logging.getLogger("accord").setLevel(settings.log_level)
     app = Litestar(
         route_handlers=[
             health.live,
@@ -238,7 +244,10 @@ def create_app(settings: Settings | None = None, *, measured: bool = True) -> Li
         cors_config=cors_config(settings.cors_origins),
         # CORS replaces a response's `Vary`: what it said is kept for `vary.Merged` below.
         middleware=[vary.Remembered()] if settings.cors_origins else [],
-        plugins=[StrictStructSchemaPlugin()],
+        plugins=[StrictStructSchemaPlugin(), *traces.plugins(settings)],
+        # Ours (service.core.logs) instead of Litestar's, whose queue thread keeps writing to
+        # the stream it found at start (pytest closes those: "--- Logging error ---").
+        logging_config=None,
         request_max_body_size=MAX_BODY,
         state=State(
             {
@@ -257,6 +266,8 @@ def create_app(settings: Settings | None = None, *, measured: bool = True) -> Li
     if settings.cors_origins:
         # One `Vary` of what the answer said and what CORS and compression added.
         app.asgi_handler = vary.Merged(app.asgi_handler)
+    # The request's line: its bytes as sent (compressed), its id on every answer.
+    app.asgi_handler = logs.RequestLog(app.asgi_handler, request_log)
     if measured:
         # Outermost: the status counted is the one sent, whoever made the response.
         app.asgi_handler = metrics.RequestMetrics(app.asgi_handler)

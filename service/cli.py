@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -20,13 +21,15 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service import commands, migrations
+from service import __version__, commands, migrations
 from service import seed as worked_example
-from service.core import auth, bulk, database, imports, metrics
+from service.core import auth, bulk, database, imports, logs, metrics
 from service.core.problems import FieldError, ProblemError
 from service.embedded import resolve_url
 from service.resources import popolo, registry
 from service.settings import Settings
+
+log = logging.getLogger("accord")
 
 
 async def _connect(settings: Settings) -> asyncpg.Connection[asyncpg.Record]:
@@ -268,6 +271,7 @@ def serve(
 ) -> None:
     import uvicorn
 
+    logs.configure(settings.log_format, settings.log_level)
     url = asyncio.run(resolve_url(settings.database_url, settings.data_dir))
     embedded = settings.database_url is None
     settings = msgspec.structs.replace(settings, database_url=url)
@@ -280,6 +284,10 @@ def serve(
     # Worker processes read their settings from the environment.
     os.environ["ACCORD_DATABASE_URL"] = url
     base = settings.public_url or f"http://{host}:{port}"
+    log.info(
+        "start",
+        extra={"version": __version__, "url": base, "workers": workers, "database": database_is},
+    )
     print(
         f"\nAccord is starting on {base}\n  Swagger UI: {base}/docs\n  OpenAPI:    "
         f"{base}/docs/openapi.json\n  Database:   {database_is}\n",
@@ -305,6 +313,10 @@ def serve(
             port=port,
             workers=workers,
             log_level=settings.log_level.lower(),
+            # The app's logging (service.core.logs) formats uvicorn's lines too, and its
+            # request lines replace uvicorn's access log.
+            log_config=None,
+            access_log=False,
             loop="uvloop",
             http="httptools",
             proxy_headers=False,

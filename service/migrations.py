@@ -5,6 +5,7 @@ Each applied file's SHA-256 is recorded; an applied file that has since changed 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from service.paths import SQL_DIR
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 _LOCK_KEY = 0x6163636F7264  # "accord"
+log = logging.getLogger("accord.migrations")
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -126,4 +128,5 @@ async def migrate(
                 migration.name,
                 migration.checksum,
             )
+        log.info("migration applied", extra={"migration": migration.path.name})
         done.append(migration)

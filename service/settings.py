@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["json", "console"]
 Origin = Annotated[str, msgspec.Meta(pattern=r"^(\*|[a-z][a-z0-9+.-]*://[^/\s]+)$")]
 """``scheme://host[:port]`` as a browser sends it in ``Origin`` (no path, no trailing slash;
 ``*`` may stand for any part, as in ``https://*.example.org``), or ``*`` for any origin."""
@@ -42,6 +43,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
     log_level: LogLevel = "INFO"
+    log_format: LogFormat | None = None
+    """``json`` (a JSON object a line) or ``console`` (aligned, for people); unset: console
+    when stderr is a terminal, else JSON."""
     public_url: str | None = None
     """Base URL printed for the Swagger UI; defaults to http://HOST:PORT."""
     write_rate_limit: Annotated[int, msgspec.Meta(ge=0)] = 0
@@ -82,6 +86,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     rendered_pages: bool = True
     """Have PostgreSQL render the JSON of a collection page's items (``core.rendered``);
     false makes every page in Python (the general path, byte for byte the same body)."""
+    otel_exporter_otlp_endpoint: str | None = None
+    """OpenTelemetry's own ``OTEL_EXPORTER_OTLP_ENDPOINT`` (no ``ACCORD_`` prefix): set,
+    requests and SQL statements are traced and their spans exported there (the exporter reads
+    the other ``OTEL_*`` variables itself); unset, nothing of OpenTelemetry is imported."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -91,6 +99,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             for field in cls.__struct_fields__
             if f"ACCORD_{field.upper()}" in env
         }
+        if env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+            raw["otel_exporter_otlp_endpoint"] = env["OTEL_EXPORTER_OTLP_ENDPOINT"]
         if "cors_origins" in raw:
             listed = str(raw["cors_origins"]).split(",")
             raw["cors_origins"] = [origin.strip() for origin in listed if origin.strip()]

@@ -30,6 +30,7 @@ from litestar.typing import FieldDefinition
 from litestar.utils.typing import get_type_hints_with_generics_resolved
 
 from service.core.bulk import CSV_CELLS
+from service.core.logs import REQUEST_ID_DESCRIPTION, REQUEST_ID_HEADER, REQUEST_ID_PATTERN
 from service.core.problems import PROBLEM_HEADERS
 
 if TYPE_CHECKING:
@@ -127,7 +128,8 @@ def finish(document: OpenAPI, webhooks: dict[str, PathItem | Reference] | None =
     - every operation says who may call it: a write names its scheme, a public read
       ``security: []``;
     - every response header has a schema, and error responses document the headers they
-      carry (``Retry-After`` on 429 and 503, ``WWW-Authenticate`` on 401);
+      carry (``Retry-After`` on 429 and 503, ``WWW-Authenticate`` on 401); every response of
+      Accord's (not of the webhooks' receivers) carries ``X-Request-ID``;
     - a ``oneOf``/``anyOf`` with a single branch (an optional member that cannot be ``null``,
       such as a required field in a merge patch) is that branch, and a schema left as nothing
       but a reference (a change's `record`) is that reference;
@@ -138,9 +140,21 @@ def finish(document: OpenAPI, webhooks: dict[str, PathItem | Reference] | None =
     - the licence is named."""
     document.info.license = License(name="Apache-2.0", identifier="Apache-2.0")
     document.webhooks = webhooks
+    if document.components is not None:
+        document.components.headers = {
+            **(document.components.headers or {}),
+            _REQUEST_ID: OpenAPIHeader(
+                description=REQUEST_ID_DESCRIPTION,
+                required=True,
+                schema=Schema(type=OpenAPIType.STRING, pattern=REQUEST_ID_PATTERN),
+            ),
+        }
     components = (document.components.schemas or {}) if document.components else {}
-    items = [*(document.paths or {}).values(), *(webhooks or {}).values()]
-    for item in items:
+    items = [
+        *((item, True) for item in (document.paths or {}).values()),
+        *((item, False) for item in (webhooks or {}).values()),
+    ]
+    for item, ours in items:
         if isinstance(item, Reference):
             continue
         for operation in (item.get, item.put, item.post, item.patch, item.delete, item.head):
@@ -158,6 +172,8 @@ def finish(document: OpenAPI, webhooks: dict[str, PathItem | Reference] | None =
                     for name, description in PROBLEM_HEADERS.get(int(status), {}).items()
                     if name not in headers
                 )
+                if ours:
+                    headers[REQUEST_ID_HEADER] = Reference(f"#/components/headers/{_REQUEST_ID}")
                 for header in headers.values():
                     if isinstance(header, OpenAPIHeader) and header.schema is None:
                         header.schema = _STRING
@@ -172,6 +188,7 @@ def finish(document: OpenAPI, webhooks: dict[str, PathItem | Reference] | None =
 
 
 _STRING = Schema(type=OpenAPIType.STRING)
+_REQUEST_ID = "RequestId"
 
 CSV_TEXT = (
     "Every matching item (`limit` does not apply; a `cursor` starts after its page) as " + CSV_CELLS

@@ -16,6 +16,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from service.core import metrics
+from service.core.logs import problem_noted
 from service.core.responses import Encoded
 
 PROBLEM_JSON = "application/problem+json"
@@ -36,7 +37,7 @@ class FieldError(msgspec.Struct, omit_defaults=True):
     """In an import: the line of the body (or file) the error is on, from 1."""
 
 
-class Problem(msgspec.Struct, omit_defaults=True):
+class Problem(msgspec.Struct, omit_defaults=True, kw_only=True):
     """An RFC 9457 problem detail; ``type`` is a URI reference naming the kind of problem."""
 
     type: str
@@ -44,6 +45,9 @@ class Problem(msgspec.Struct, omit_defaults=True):
     status: int
     detail: str | None = None
     instance: str | None = None
+    request_id: str
+    """The request's id, as its `X-Request-ID` header and every log line of it name it: quote
+    it when reporting a problem."""
     errors: list[FieldError] | None = None
     current_seq: int | None = None
     """On a 410 from `/v1/changes`: where the change log ends now."""
@@ -102,12 +106,14 @@ def _problem(
     detail: str | None,
     errors: list[FieldError] | None = None,
 ) -> Problem:
+    problem_type = "about:blank" if kind == "about:blank" else f"/problems/{kind}"
     return Problem(
-        type="about:blank" if kind == "about:blank" else f"/problems/{kind}",
+        type=problem_type,
         title=_TITLES.get(status, "Error"),
         status=status,
         detail=detail,
         instance=request.url.path,
+        request_id=problem_noted(problem_type),
         errors=errors,
     )
 

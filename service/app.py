@@ -29,6 +29,7 @@ from service.core.notifications import ChangeSignal
 from service.core.openapi import StrictStructSchemaPlugin, finish, link_created_records
 from service.core.pagination import CursorCodec
 from service.core.problems import exception_handlers
+from service.core.replica import CommitPosition, Reads, Replica
 from service.embedded import resolve_url
 from service.resources import ROUTERS, changes, webhooks
 from service.settings import Settings
@@ -165,6 +166,7 @@ def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
             "If-None-Match",
             "Idempotency-Key",
             "Last-Event-ID",
+            "Accord-Min-LSN",
         ],
         expose_headers=[
             "ETag",
@@ -173,6 +175,7 @@ def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
             "Retry-After",
             "Idempotent-Replayed",
             "Accord-Seq",
+            "Accord-LSN",
             "WWW-Authenticate",
             "Content-Disposition",
         ],
@@ -194,6 +197,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if secret is None:
                 raise RuntimeError("the database is not migrated: run `accord db migrate`")
             app.state.pool = pool
+            replica = (
+                Replica(settings.replica_database_url, settings, pool)
+                if settings.replica_database_url
+                else None
+            )
+            reads.start(pool, replica)
             app.state.cursors = CursorCodec(bytes(secret))
             retention = timedelta(days=settings.changes_retention_days)
             notifications = ChangeSignal(
@@ -209,6 +218,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 _background(tail.follow()),
                 AsyncExitStack() as jobs,
             ):
+                if replica is not None:
+                    await replica.check()  # reads go to it from the first request, if it is up
+                    jobs.push_async_callback(replica.close)
+                    await jobs.enter_async_context(_background(replica.watch()))
                 if settings.webhook_concurrency:
                     deliverer = Deliverer(pool, settings, changes.WEBHOOK_FEED)
                     await jobs.enter_async_context(_background(deliverer.run()))
@@ -218,6 +231,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await pool.close()
 
     logging.getLogger("accord").setLevel(settings.log_level)
+    reads = Reads()
     app = Litestar(
         route_handlers=[
             health.live,
@@ -231,12 +245,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         cors_config=cors_config(settings.cors_origins),
         plugins=[StrictStructSchemaPlugin()],
         request_max_body_size=MAX_BODY,
-        state=State({"write_limit": WriteLimit(settings.write_rate_limit), "settings": settings}),
+        state=State(
+            {
+                "write_limit": WriteLimit(settings.write_rate_limit),
+                "settings": settings,
+                "reads": reads,
+            }
+        ),
     )
     link_created_records(app.openapi_schema)
     finish(app.openapi_schema, webhooks.receiver_contract())
     # Outside everything Litestar wraps around its router: so a read answered by route
     # middleware is compressed too, and compression's `Vary: Accept-Encoding` is added after
     # CORS sets `Vary: Origin` (which replaces any `Vary` already there).
-    app.asgi_handler = Compression(app.asgi_handler)
+    app.asgi_handler = Compression(CommitPosition(app.asgi_handler, reads))
     return app

@@ -72,6 +72,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     command line's ``accord import`` has no limit."""
     cors_origins: tuple[Origin, ...] = ()
     """Origins whose pages may call the API from a browser (CORS); none: CORS is off."""
+    replica_database_url: str | None = None
+    """PostgreSQL URL of a streaming replica (CloudNativePG's ``<cluster>-ro`` service) that
+    answers public reads; unset: everything on the primary (see ``service.core.replica``)."""
+    replica_max_lag_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    """A replica further behind the primary than this is skipped until it catches up."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

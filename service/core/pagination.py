@@ -28,8 +28,8 @@ from litestar.datastructures import ResponseHeader
 from litestar.params import QueryParameter
 
 from service.core import bulk
-from service.core.database import Pool
 from service.core.problems import FieldError, ProblemError
+from service.core.replica import read_pool
 from service.core.responses import Encoded
 
 T = TypeVar("T")
@@ -237,10 +237,12 @@ class Listing(Generic[P]):
             sql, args = self.query(filters, limit=None, after=after, sort=sort, leading=leading)
             return self.export(sql, args, format)
         sql, args = self.query(filters, limit=limit, after=after, sort=sort, leading=leading)
-        pool: Pool = request.app.state.pool
-        # Read before the page, so the page reflects at least every change up to it.
-        seq = await pool.fetchval(_LAST_SEQ)
-        rows = await pool.fetch(sql, *args)
+        pool = await read_pool(request.scope)
+        # Read before the page, so the page reflects at least every change up to it; on one
+        # connection, so from one server even when a replica service spreads connections.
+        async with pool.acquire() as conn:
+            seq = await conn.fetchval(_LAST_SEQ)
+            rows = await conn.fetch(sql, *args)
         next_cursor = None
         headers = {"Accord-Seq": str(seq), "Vary": "Accept"}
         if len(rows) > limit:

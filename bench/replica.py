@@ -1,4 +1,4 @@
-"""``.venv/bin/python -m bench.replica [--rows 100000] [--rounds 3] [--seconds 10]``
+"""``.venv/bin/python -m bench.replica [--rows 100000] [--rounds 3] [--seconds 10] [--cpu N]``
 
 What a read replica buys and what the routing costs: a throwaway primary (initdb) holding the
 benchmark's synthetic data (``--rows`` officials with their posts, role changes and tenures,
@@ -13,7 +13,9 @@ against three single-worker servers in alternating rounds:
   check, the read wrapper), with the same database work.
 
 It prints each round, the medians, the two ratios, and the transactions the standby ran
-(``pg_stat_database``), which show the reads went there. On one machine the standby shares
+(``pg_stat_database``), which show the reads went there. Then, less at the mercy of a shared
+machine, the routing's cost as the CPU time a read takes in-process, with and without it
+(``routing_cost``). On one machine the standby shares
 the cores with the primary, the server and wrk: a replica adds capacity only when it runs on
 hardware of its own. Figures only: nothing here asserts a speed."""
 
@@ -23,12 +25,13 @@ import argparse
 import asyncio
 import contextlib
 import os
-import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from contextlib import suppress
 from pathlib import Path
@@ -137,22 +140,23 @@ async def _fetch(url: str, sql: str) -> list[Any]:
         await conn.close()
 
 
-async def _read_many(url: str, replica: str | None, paths: list[str]) -> None:
-    """GET each of ``paths`` through the application in this process, straight through ASGI
-    (no server, no HTTP client), between its startup and shutdown."""
-    from service import app as service_app
+async def routing_cost(url: str, ids: list[str], reads: int, batches: int = 10) -> None:
+    """This process's CPU time a GET by id takes through the application, straight through
+    ASGI (no server, no HTTP client), with no replica and with the replica URL naming the
+    primary itself: two applications started side by side, read in alternating batches, so
+    that both see the same machine. CPU time, not wall time: the database's share runs in
+    PostgreSQL, and what the routing adds is Python's."""
+    from service.app import create_app
     from service.core import replica as routing
     from service.settings import Settings
 
-    # The background check runs once a second whatever the load: under valgrind's slowdown
-    # it would be counted many times over, so it is left out of the count.
+    # The background check runs once a second whatever the load; left out of the count.
     routing.CHECK_EVERY_S = 3600
-    app = service_app.create_app(Settings(database_url=url, replica_database_url=replica))
-    events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    answers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    lifespan = asyncio.ensure_future(app({"type": "lifespan"}, events.get, answers.put))  # type: ignore[arg-type]
-    await events.put({"type": "lifespan.startup"})
-    assert (await answers.get())["type"] == "lifespan.startup.complete"
+    configs = {"primary alone": None, "replica = primary": url}
+    apps = {
+        label: create_app(Settings(database_url=url, replica_database_url=replica))
+        for label, replica in configs.items()
+    }
     statuses: dict[int, int] = {}
 
     async def receive() -> dict[str, Any]:
@@ -162,8 +166,8 @@ async def _read_many(url: str, replica: str | None, paths: list[str]) -> None:
         if message["type"] == "http.response.start":
             statuses[message["status"]] = statuses.get(message["status"], 0) + 1
 
-    for path in paths:
-        scope = {
+    def scope(path: str) -> dict[str, Any]:
+        return {
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
@@ -178,39 +182,34 @@ async def _read_many(url: str, replica: str | None, paths: list[str]) -> None:
             "server": ("127.0.0.1", 80),
             "state": {},
         }
-        await app(scope, receive, send)  # type: ignore[arg-type]
-    await events.put({"type": "lifespan.shutdown"})
-    await answers.get()
-    await lifespan
+
+    lifespans = []
+    for app in apps.values():
+        events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        answers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        task = asyncio.ensure_future(app({"type": "lifespan"}, events.get, answers.put))  # type: ignore[arg-type]
+        await events.put({"type": "lifespan.startup"})
+        assert (await answers.get())["type"] == "lifespan.startup.complete"
+        lifespans.append((events, answers, task))
+    paths = [f"/v1/officials/{ids[n % len(ids)]}" for n in range(reads)]
+    spent = dict.fromkeys(apps, 0.0)
+    for batch in range(batches + 1):  # the first batch warms up and is not counted
+        for label, app in apps.items():
+            started = time.process_time()
+            for path in paths:
+                await app(scope(path), receive, send)  # type: ignore[arg-type]
+            if batch:
+                spent[label] += time.process_time() - started
+    for events, answers, task in lifespans:
+        await events.put({"type": "lifespan.shutdown"})
+        await answers.get()
+        await task
     assert set(statuses) == {200}, statuses
-
-
-def _instructions(url: str, replica: str | None, paths: list[str]) -> int:
-    """Instructions this process's Python executes (callgrind) for ``paths``, startup included."""
-    with tempfile.TemporaryDirectory() as scratch:
-        out = Path(scratch) / "callgrind.out"
-        done = subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
-             "-m", "bench.replica", "--in-process", url, "--replica", replica or "",
-             "--paths", ",".join(paths)],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-    return int(re.findall(r"Collected : (\d+)", done.stderr)[-1])
-
-
-def routing_cost(url: str, ids: list[str], count: int) -> None:
-    """Instructions per GET by id in-process with no replica and with the replica URL naming
-    the primary itself: (the run of 2 × ``count`` reads − the run of ``count``) / ``count``,
-    so startup cancels out."""
-    paths = [f"/v1/officials/{ids[n % len(ids)]}" for n in range(2 * count)]
-    per_read = {}
-    for label, replica in (("primary alone", None), ("replica = primary", url)):
-        once = _instructions(url, replica, paths[:count])
-        twice = _instructions(url, replica, paths)
-        per_read[label] = (twice - once) / count
-        print(f"{label:>18}: {per_read[label]:,.0f} instructions a GET by id (in-process)")
+    per_read = {label: seconds / (reads * batches) * 1e6 for label, seconds in spent.items()}
+    for label, micros in per_read.items():
+        print(f"{label:>18}: {micros:6.1f} µs of CPU a GET by id (in-process)")
     ratio = per_read["replica = primary"] / per_read["primary alone"]
-    print(f"routing overhead (instructions, replica = primary / primary alone): {ratio:.3f}")
+    print(f"routing overhead (CPU a read, replica = primary / primary alone): {ratio:.3f}")
 
 
 def throughput(
@@ -279,20 +278,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
-        "--instructions",
+        "--cpu",
         type=int,
-        default=0,
+        default=1000,
         metavar="N",
-        help="also count instructions a read (callgrind, N reads in-process) with and "
-        "without routing",
+        help="reads a batch when measuring the routing's CPU cost in-process (0: skip)",
     )
-    parser.add_argument("--in-process", help=argparse.SUPPRESS)
-    parser.add_argument("--replica", help=argparse.SUPPRESS)
-    parser.add_argument("--paths", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.in_process:  # one run under valgrind (see _instructions)
-        asyncio.run(_read_many(args.in_process, args.replica or None, args.paths.split(",")))
-        return
+    # A run stopped with SIGTERM still stops and removes its clusters.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     pair = Pair("accord-bench-replica-")
     try:
         pair.make_primary()
@@ -309,8 +303,8 @@ def main() -> None:
         }
         if args.rounds:
             throughput(args, url, standby, replicas, paths)
-        if args.instructions:
-            routing_cost(url, ids, args.instructions)
+        if args.cpu:
+            asyncio.run(routing_cost(url, ids, args.cpu))
     finally:
         pair.remove()
 

@@ -43,9 +43,6 @@ from bench import load
 from bench.__main__ import prepare, server
 from bench.export import free_port
 
-PORTS = {"primary alone": 8810, "primary + replica": 8811, "replica = primary": 8812}
-"""Beside the ports the other benchmarks use (8801–8809)."""
-
 PG15 = Path("/usr/lib/postgresql/15/bin")
 SLOT = "accord_standby"
 """The replication slot the standby streams from: the primary keeps the WAL it has not had."""
@@ -224,16 +221,18 @@ def throughput(
     wrk = load.ensure_wrk()
     results: dict[str, list[load.Result]] = {label: [] for label in replicas}
     labels = list(replicas)
+    # Free ports, not fixed ones: other benchmarks may run on this machine meanwhile.
+    ports = {label: free_port() for label in replicas}
     with contextlib.ExitStack() as stack:
         for label, replica in replicas.items():
             env = {"ACCORD_REPLICA_DATABASE_URL": replica} if replica else {}
-            stack.enter_context(server("service.asgi:app", url, PORTS[label], 1, env=env))
+            stack.enter_context(server("service.asgi:app", url, ports[label], 1, env=env))
         before = asyncio.run(_fetch(standby, _STANDBY_XACTS))[0]
         for round in range(args.rounds):
             for label in labels[round % 3 :] + labels[: round % 3]:
                 result = load.run(
                     wrk,
-                    f"http://127.0.0.1:{PORTS[label]}",
+                    f"http://127.0.0.1:{ports[label]}",
                     "GET",
                     paths,
                     seconds=args.seconds,

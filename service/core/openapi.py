@@ -213,9 +213,10 @@ def _document_exports(operation: Operation, components: dict[str, Schema]) -> No
 
 
 MIN_LSN_TEXT = (
-    "Read-your-writes: the `Accord-LSN` of a write this read must see. A read replica answers "
-    "only once it has replayed that position, else the primary does. Without it, a read may "
-    "come from a replica up to `ACCORD_REPLICA_MAX_LAG_S` seconds behind."
+    "Read-your-writes: the `Accord-LSN` of a write this read must see (`16/B374D848`). A read "
+    "replica answers only once it has replayed that position, else the primary does; a value "
+    "that is not such a position is read on the primary. Without it, a read may come from a "
+    "replica up to `ACCORD_REPLICA_MAX_LAG_S` seconds behind."
 )
 LSN_TEXT = (
     "The primary's WAL position after this write committed; send it back as `Accord-Min-LSN` "
@@ -231,7 +232,8 @@ def _position_components() -> tuple[Parameter, OpenAPIHeader]:
             param_in=ParamType.HEADER,
             required=False,
             description=MIN_LSN_TEXT,
-            schema=Schema(type=OpenAPIType.STRING, pattern=LSN_PATTERN, max_length=17),
+            # No `pattern`: see service.core.replica.NOT_A_POSITION.
+            schema=Schema(type=OpenAPIType.STRING),
         ),
         OpenAPIHeader(
             description=LSN_TEXT,

@@ -219,10 +219,11 @@ async def page(scope: dict[str, Any], send: Any, pool: Pool, path: str) -> None:
     if "q" in params:
         leading = (params["q"], search.text_query(params["q"]))
     sql, args = listing.query([], limit=limit, after=after, leading=leading)
-    fast = await listing.rendered_sql(pool, sql, key)
-    assert fast is not None
-    rows = await pool.fetch(fast, *args)
-    seq = rows[0]["seq"] if rows else await pool.fetchval("select last_seq from change_log")
+    async with pool.acquire() as conn:
+        fast = await listing.rendered_sql(conn, sql, key)
+        assert fast is not None
+        rows = await conn.fetch(fast, *args)
+        seq = rows[0]["seq"] if rows else await conn.fetchval("select last_seq from change_log")
     headers = [(b"accord-seq", str(seq).encode()), (b"vary", b"Accept")]
     cursor = None
     if len(rows) > limit:

@@ -30,6 +30,7 @@ from service.core.notifications import ChangeSignal
 from service.core.openapi import StrictStructSchemaPlugin, finish, link_created_records
 from service.core.pagination import CursorCodec
 from service.core.problems import exception_handlers
+from service.core.replica import CommitPosition, Reads, Replica
 from service.embedded import resolve_url
 from service.resources import ROUTERS, changes, webhooks
 from service.settings import Settings
@@ -167,6 +168,7 @@ def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
             "Idempotency-Key",
             "Last-Event-ID",
             logs.REQUEST_ID_HEADER,
+            "Accord-Min-LSN",
         ],
         expose_headers=[
             "ETag",
@@ -175,6 +177,7 @@ def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
             "Retry-After",
             "Idempotent-Replayed",
             "Accord-Seq",
+            "Accord-LSN",
             "WWW-Authenticate",
             "Content-Disposition",
             logs.REQUEST_ID_HEADER,
@@ -201,6 +204,12 @@ def create_app(settings: Settings | None = None, *, measured: bool = True) -> Li
             if secret is None:
                 raise RuntimeError("the database is not migrated: run `accord db migrate`")
             app.state.pool = pool
+            replica = (
+                Replica(settings.replica_database_url, settings, pool)
+                if settings.replica_database_url
+                else None
+            )
+            reads.start(pool, replica)
             app.state.cursors = CursorCodec(bytes(secret))
             app.state.rendered = settings.rendered_pages
             retention = timedelta(days=settings.changes_retention_days)
@@ -217,9 +226,15 @@ def create_app(settings: Settings | None = None, *, measured: bool = True) -> Li
                 _background(history.keep_horizon(pool, retention)),
                 _background(notifications.listen()),
                 _background(tail.follow()),
-                _background(metrics.watch(pool, webhooks=settings.webhook_concurrency > 0)),
+                _background(
+                    metrics.watch(pool, webhooks=settings.webhook_concurrency > 0, reads=reads)
+                ),
                 AsyncExitStack() as jobs,
             ):
+                if replica is not None:
+                    await replica.check()  # reads go to it from the first request, if it is up
+                    jobs.push_async_callback(replica.close)
+                    await jobs.enter_async_context(_background(replica.watch()))
                 if settings.webhook_concurrency:
                     deliverer = Deliverer(pool, settings, changes.WEBHOOK_FEED)
                     await jobs.enter_async_context(_background(deliverer.run()))
@@ -230,6 +245,7 @@ def create_app(settings: Settings | None = None, *, measured: bool = True) -> Li
             await pool.close()
             log.info("pool closed")
 
+    reads = Reads()
     app = Litestar(
         route_handlers=[
             health.live,
@@ -254,6 +270,7 @@ def create_app(settings: Settings | None = None, *, measured: bool = True) -> Li
                 "write_limit": WriteLimit(settings.write_rate_limit),
                 "key_cache": KeyCache(settings.key_cache_s),
                 "settings": settings,
+                "reads": reads,
             }
         ),
     )
@@ -262,7 +279,7 @@ def create_app(settings: Settings | None = None, *, measured: bool = True) -> Li
     # Outside everything Litestar wraps around its router: so a read answered by route
     # middleware is compressed too, and compression's `Vary: Accept-Encoding` is added after
     # CORS sets `Vary: Origin` (which replaces any `Vary` already there).
-    app.asgi_handler = Compression(app.asgi_handler)
+    app.asgi_handler = Compression(CommitPosition(app.asgi_handler, reads))
     if settings.cors_origins:
         # One `Vary` of what the answer said and what CORS and compression added.
         app.asgi_handler = vary.Merged(app.asgi_handler)

@@ -91,6 +91,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     requests and SQL statements are traced and their spans exported there (the exporter reads
     the other ``OTEL_*`` variables itself); unset, nothing of OpenTelemetry is imported."""
 
+    replica_database_url: str | None = None
+    """PostgreSQL URL of a streaming replica (CloudNativePG's ``<cluster>-ro`` service) that
+    answers public reads; unset: everything on the primary (see ``service.core.replica``)."""
+    replica_max_lag_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    """A replica further behind the primary than this is skipped until it catches up."""
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ

@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
 import msgspec
-from litestar import Litestar, Response
+from litestar import Response
 from litestar.types import Receive, Scope, Send
 
-from service.core.database import AnyConnection, Pool
+from service.core.database import AnyConnection
+from service.core.replica import read_pool
 from service.core.responses import quality
 
 if TYPE_CHECKING:
@@ -362,7 +363,7 @@ class Streamed(Response[Any]):
         return self
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        pool: Pool = Litestar.from_scope(scope).state.pool
+        pool = await read_pool(scope)
         # Failing here (the database away) is still an ordinary problem response: nothing
         # was sent yet. Leaving the snapshot after a cancelled fetch, asyncpg first waits for
         # the server to end the query, then rolls back.

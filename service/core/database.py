@@ -52,10 +52,14 @@ async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     and asyncpg still rolls back a transaction left open, so there is nothing to reset."""
 
 
-async def create_pool(url: str, settings: Settings) -> Pool:
+async def create_pool(url: str, settings: Settings, *, min_size: int | None = None) -> Pool:
+    """A pool on ``url`` with the settings' sizes and timeouts (``min_size`` overrides the
+    connections kept open: a replica's pool starts with none)."""
+    if min_size is None:
+        min_size = settings.pool_min_size
     pool = await asyncpg.create_pool(
         url,
-        min_size=min(settings.pool_min_size, settings.pool_max_size),
+        min_size=min(min_size, settings.pool_max_size),
         max_size=settings.pool_max_size,
         init=init_connection,
         reset=_keep_session,
@@ -75,6 +79,8 @@ async def create_pool(url: str, settings: Settings) -> Pool:
 
 
 def pool_of(request: Request[Any, Any, Any]) -> Pool:
+    """The primary's pool: for writes and what must see them at once (public reads ask
+    ``service.core.replica.read_pool``)."""
     pool: Pool = request.app.state.pool
     return pool
 

@@ -37,6 +37,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from service.core.database import Pool
+from service.core.replica import Reads
 
 log = logging.getLogger("accord.metrics")
 
@@ -87,6 +88,18 @@ WEBHOOK_LAG = Gauge(
     multiprocess_mode="livemostrecent",
 )
 
+REPLICA_LAG = Gauge(
+    "accord_replica_lag_seconds",
+    "How far the read replica is behind the primary at its last check (NaN: down or none).",
+    multiprocess_mode="livemax",
+)
+REPLICA_READS = Counter(
+    "accord_replica_reads_total",
+    "Public reads by the server that answered them: the replica, or the primary (no replica, "
+    "one too far behind or down, or one that has not replayed the client's Accord-Min-LSN).",
+    ["served_by"],
+)
+
 _POOLS: dict[str, Pool] = {}
 
 
@@ -128,12 +141,27 @@ async def sample_webhook_lag(pool: Pool) -> None:
     WEBHOOK_LAG.set(await pool.fetchval(_WEBHOOK_LAG, timeout=SAMPLE_EVERY))
 
 
-async def watch(pool: Pool, *, webhooks: bool) -> None:
-    """This process's sampler, until cancelled: the pools observed, and — where this process
-    delivers webhooks — their lag."""
+def sample_reads(reads: Reads) -> None:
+    """The replica's pool, its lag, and the reads each server answered since the last sample."""
+    replica = reads.replica
+    if replica is not None and replica.pool is not None and "replica" not in _POOLS:
+        observe_pool("replica", replica.pool)
+    lag = reads.replica_lag_seconds()
+    REPLICA_LAG.set(float("nan") if lag is None else lag)
+    for served_by, count in reads.served.items():
+        if count:
+            REPLICA_READS.labels(served_by).inc(count)
+            reads.served[served_by] = 0
+
+
+async def watch(pool: Pool, *, webhooks: bool, reads: Reads | None = None) -> None:
+    """This process's sampler, until cancelled: the pools observed, the replica's lag and the
+    reads it took, and — where this process delivers webhooks — their lag."""
     observe_pool("primary", pool)
     while True:
         flush_requests()
+        if reads is not None:
+            sample_reads(reads)
         sample_pools()
         # The database away: the requests that meet it count that.
         if webhooks:

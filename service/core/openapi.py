@@ -11,6 +11,7 @@ import msgspec
 
 # Litestar's own struct schema plugin, extended rather than rewritten (not re-exported publicly).
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+from litestar.enums import ParamType
 from litestar.openapi.spec import (
     Discriminator,
     License,
@@ -21,6 +22,7 @@ from litestar.openapi.spec import (
     OpenAPIResponse,
     OpenAPIType,
     Operation,
+    Parameter,
     PathItem,
     Reference,
     RequestBody,
@@ -32,6 +34,7 @@ from litestar.utils.typing import get_type_hints_with_generics_resolved
 from service.core.bulk import CSV_CELLS
 from service.core.logs import REQUEST_ID_DESCRIPTION, REQUEST_ID_HEADER, REQUEST_ID_PATTERN
 from service.core.problems import PROBLEM_HEADERS
+from service.core.replica import LSN_HEADER, LSN_PATTERN, MIN_LSN_HEADER
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
@@ -137,6 +140,8 @@ def finish(document: OpenAPI, webhooks: dict[str, PathItem | Reference] | None =
       it as its ``discriminator``, so a generated client picks the right model at once;
     - every collection (an operation answering a page with ``next_cursor``) documents its
       exports beside the page: ``application/x-ndjson``, a line per item, and ``text/csv``;
+    - every read but health takes ``Accord-Min-LSN`` and every write's success carries
+      ``Accord-LSN`` (``service.core.replica``: read-your-writes on a replica);
     - the licence is named."""
     document.info.license = License(name="Apache-2.0", identifier="Apache-2.0")
     document.webhooks = webhooks
@@ -150,6 +155,7 @@ def finish(document: OpenAPI, webhooks: dict[str, PathItem | Reference] | None =
             ),
         }
     components = (document.components.schemas or {}) if document.components else {}
+    positions = _position_components()
     items = [
         *((item, True) for item in (document.paths or {}).values()),
         *((item, False) for item in (webhooks or {}).values()),
@@ -163,6 +169,8 @@ def finish(document: OpenAPI, webhooks: dict[str, PathItem | Reference] | None =
             if operation.security is None:
                 operation.security = []
             _document_exports(operation, components)
+            if ours:  # not the requests Accord sends (webhooks)
+                _document_positions(operation, positions, read=operation is item.get)
             for status, response in (operation.responses or {}).items():
                 if not isinstance(response, OpenAPIResponse):
                     continue
@@ -218,6 +226,51 @@ def _document_exports(operation: Operation, components: dict[str, Schema]) -> No
     if "next_cursor" not in properties or not isinstance(items, Schema) or items.items is None:
         return
     ok.content = {**(ok.content or {}), **lines_content(items.items, NDJSON_TEXT, CSV_TEXT)}
+
+
+MIN_LSN_TEXT = (
+    "Read-your-writes: the `Accord-LSN` of a write this read must see (`16/B374D848`). A read "
+    "replica answers only once it has replayed that position, else the primary does; a value "
+    "that is not such a position is read on the primary. Without it, a read may come from a "
+    "replica up to `ACCORD_REPLICA_MAX_LAG_S` seconds behind."
+)
+LSN_TEXT = (
+    "The primary's WAL position after this write committed; send it back as `Accord-Min-LSN` "
+    "on a read that must see the write."
+)
+
+
+def _position_components() -> tuple[Parameter, OpenAPIHeader]:
+    """``Accord-Min-LSN`` and ``Accord-LSN``, as every read and write documents them."""
+    return (
+        Parameter(
+            name=MIN_LSN_HEADER,
+            param_in=ParamType.HEADER,
+            required=False,
+            description=MIN_LSN_TEXT,
+            # No `pattern`: see service.core.replica.NOT_A_POSITION.
+            schema=Schema(type=OpenAPIType.STRING),
+        ),
+        OpenAPIHeader(
+            description=LSN_TEXT,
+            required=True,
+            schema=Schema(type=OpenAPIType.STRING, pattern=LSN_PATTERN),
+        ),
+    )
+
+
+def _document_positions(
+    operation: Operation, positions: tuple[Parameter, OpenAPIHeader], *, read: bool
+) -> None:
+    """``Accord-Min-LSN`` on a read (health aside), ``Accord-LSN`` on a write's successes."""
+    min_lsn, lsn = positions
+    if read:
+        if "health" not in (operation.tags or []):
+            operation.parameters = [*(operation.parameters or []), min_lsn]
+        return
+    for status, response in (operation.responses or {}).items():
+        if isinstance(response, OpenAPIResponse) and status.startswith("2"):
+            response.headers = {**(response.headers or {}), LSN_HEADER: lsn}
 
 
 def lines_content(

@@ -28,8 +28,9 @@ from litestar.datastructures import ResponseHeader
 from litestar.params import QueryParameter
 
 from service.core import bulk, rendered
-from service.core.database import Pool
+from service.core.database import AnyConnection
 from service.core.problems import FieldError, ProblemError
+from service.core.replica import read_pool
 from service.core.responses import Encoded
 
 T = TypeVar("T")
@@ -240,20 +241,22 @@ class Listing(Generic[P]):
             sql, args = self.query(filters, limit=None, after=after, sort=sort, leading=leading)
             return self.export(sql, args, format)
         sql, args = self.query(filters, limit=limit, after=after, sort=sort, leading=leading)
-        pool: Pool = request.app.state.pool
+        pool = await read_pool(request.scope)
         items: list[Any] | None = None
-        fast = await self.rendered_sql(pool, sql, key) if request.app.state.rendered else None
-        if fast is not None:
-            # The change log's position comes with the rows, from the same snapshot.
-            rows = await pool.fetch(fast, *args)
-            seq = rows[0]["seq"] if rows else await pool.fetchval(_LAST_SEQ)
-            if all(row[0] is not None for row in rows):
-                items = [msgspec.Raw(row[0]) for row in rows[:limit]]
-        if items is None:  # the general path: a struct per row, encoded by msgspec
-            # Read before the page, so the page reflects at least every change up to it.
-            seq = await pool.fetchval(_LAST_SEQ)
-            rows = await pool.fetch(sql, *args)
-            items = [self.make(row) for row in rows[:limit]]
+        # On one connection, so from one server even when a replica service spreads connections.
+        async with pool.acquire() as conn:
+            fast = await self.rendered_sql(conn, sql, key) if request.app.state.rendered else None
+            if fast is not None:
+                # The change log's position comes with the rows, from the same snapshot.
+                rows = await conn.fetch(fast, *args)
+                seq = rows[0]["seq"] if rows else await conn.fetchval(_LAST_SEQ)
+                if all(row[0] is not None for row in rows):
+                    items = [msgspec.Raw(row[0]) for row in rows[:limit]]
+            if items is None:  # the general path: a struct per row, encoded by msgspec
+                # Read before the page, so the page reflects at least every change up to it.
+                seq = await conn.fetchval(_LAST_SEQ)
+                rows = await conn.fetch(sql, *args)
+                items = [self.make(row) for row in rows[:limit]]
         next_cursor = None
         headers = {"Accord-Seq": str(seq), "Vary": "Accept"}
         if len(rows) > limit:
@@ -262,7 +265,7 @@ class Listing(Generic[P]):
             headers["Link"] = f'<{_next_url(request, next_cursor)}>; rel="next"'
         return Encoded(self.page_type(items, next_cursor), headers=headers)
 
-    async def rendered_sql(self, pool: Pool, sql: str, key: SortKey) -> str | None:
+    async def rendered_sql(self, conn: AnyConnection, sql: str, key: SortKey) -> str | None:
         """``sql`` (a page of this listing) as rows of the item's JSON text, rendered by
         PostgreSQL exactly as msgspec would encode the struct the row becomes, the sort key's
         columns and the change log's position (``seq``, the same in every row); None when the
@@ -270,8 +273,7 @@ class Listing(Generic[P]):
         item = self._item_sql.get("")
         if "" not in self._item_sql:
             struct = rendered.struct_of(self.make)
-            async with pool.acquire() as conn:
-                item = None if struct is None else await rendered.prepare(conn, self.select, struct)
+            item = None if struct is None else await rendered.prepare(conn, self.select, struct)
             self._item_sql[""] = item
         if item is None:
             return None

@@ -38,6 +38,7 @@ from service.core.records import (
     created,
     written,
 )
+from service.core.replica import read_pool
 from service.core.responses import Encoded
 from service.core.tables import Embed, Table, page_of_existing
 
@@ -103,9 +104,10 @@ class ReadById(ASGIMiddleware):
         if not plain:
             await next_app(scope, receive, send)
             return
-        state = scope["litestar_app"].state
+        pool = await read_pool(scope)
+        rendered = scope["litestar_app"].state.rendered
         ident: UUID = scope["path_params"]["id"]  # type: ignore[assignment]  # parsed
-        response = await self.table.read(state.pool, ident, if_none_match, rendered=state.rendered)
+        response = await self.table.read(pool, ident, if_none_match, rendered=rendered)
         await response(scope, receive, send)
 
 
@@ -144,7 +146,7 @@ def record_handlers(
         request: Request[Any, Any, Any], id: RecordId, if_none_match: IfNoneMatch = None
     ) -> Any:
         return await table.read(
-            pool_of(request), id, if_none_match, rendered=request.app.state.rendered
+            await read_pool(request.scope), id, if_none_match, rendered=request.app.state.rendered
         )
 
     async def get_record_with(
@@ -154,7 +156,7 @@ def record_handlers(
         include: str | None = None,
     ) -> Any:
         wanted = [by_name[field] for field in dict.fromkeys(include.split(","))] if include else []
-        return await table.read(pool_of(request), id, if_none_match, wanted)
+        return await table.read(await read_pool(request.scope), id, if_none_match, wanted)
 
     async def create_record(
         request: Request[Any, Any, Any], data: Any, idempotency_key: IdempotencyKey = None

@@ -18,11 +18,12 @@ from litestar import Request, Response
 
 from service.core import history
 from service.core import rendered as rendering
-from service.core.database import Connection, Pool, pool_of
+from service.core.database import Connection, Pool
 from service.core.pagination import Listing, Page, SortKey
 from service.core.problems import FieldError, ProblemError, not_found
 from service.core.records import check_if_match, etag, fresh, patched
 from service.core.rendered import RowTo
+from service.core.replica import read_pool
 from service.core.responses import Encoded
 
 NAME_MATCHES = "(search_names like accord_contains({0}) or accord_fold({0}) <% search_names)"
@@ -476,10 +477,14 @@ async def page_of_existing(
 ) -> Response[P]:
     """A page of a record's sub-collection (a post's holders, a memorandum's versions); 404,
     not an empty page, when the record itself does not exist (``Listing.page_of_found``)."""
+
+    async def exists() -> bool:
+        return await parent.exists(await read_pool(request.scope), parent_id)
+
     return await listing.page_of_found(
         request,
         filters,
-        exists=lambda: parent.exists(pool_of(request), parent_id),
+        exists=exists,
         missing=lambda: not_found(parent.label, parent_id),
         limit=limit,
         cursor=cursor,

@@ -41,6 +41,7 @@ from service.core.notifications import RECONNECT_MAX_S, RECONNECT_MIN_S, UNREACH
 from service.core.openapi import lines_content
 from service.core.pagination import PAGE_HEADERS, Limit
 from service.core.problems import ProblemError, problem_responses
+from service.core.replica import on_primary, read_pool
 from service.core.responses import Encoded
 from service.core.routes import ResourceRouter
 from service.core.tables import Table
@@ -637,14 +638,24 @@ async def list_changes(
         resources = tuple(resource) if resource else None
         query = Query(resources=resources, action=action, records=include == "record")
         return await _event_stream(request, since, query)
+    records = include == "record"
     format = bulk.asked_format(request.headers)
     if format is not None:
         return await changes_export(
-            pool_of(request), since, resource, action, records=include == "record", format=format
+            await read_pool(request.scope), since, resource, action, records=records, format=format
         )
-    page, last_seq = await changes_page(
-        pool_of(request), since, resource, action, records=include == "record", limit=limit
-    )
+    try:
+        page, last_seq = await changes_page(
+            await read_pool(request.scope), since, resource, action, records=records, limit=limit
+        )
+    except ProblemError as exc:
+        if exc.status != 410 or on_primary(request.scope):
+            raise
+        # A replica behind the position the client has (from the primary, or from a replica
+        # further ahead) is not where the log ends: the primary answers.
+        page, last_seq = await changes_page(
+            pool_of(request), since, resource, action, records=records, limit=limit
+        )
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "since"]
     params.append(("since", str(page.next_since)))
     link = f'<{request.url.path}?{urlencode(params)}>; rel="next"'

@@ -28,10 +28,11 @@ from msgspec import UNSET, UnsetType
 from service import __version__
 from service.core import bulk, catalog
 from service.core.bulk import streamed
-from service.core.database import Pool, pool_of
+from service.core.database import Pool
 from service.core.openapi import lines_content
 from service.core.pagination import SEQ_HEADER
 from service.core.problems import ProblemError, problem_responses
+from service.core.replica import read_pool
 from service.core.responses import Encoded
 from service.core.routes import ResourceRouter
 from service.core.tables import Bulk
@@ -291,7 +292,7 @@ DATAPACKAGE_MEDIA_TYPE = "application/json"
     responses=problem_responses(),
 )
 async def get_datapackage(request: Request[Any, Any, Any]) -> Response[DataPackage]:
-    package, seq = await datapackage(pool_of(request))
+    package, seq = await datapackage(await read_pool(request.scope))
     return Encoded(package, headers={"Accord-Seq": str(seq)})
 
 

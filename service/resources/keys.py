@@ -26,6 +26,7 @@ from service.core.problems import (
     problem_responses,
 )
 from service.core.records import LOCATION_HEADER
+from service.core.replica import read_pool
 from service.core.responses import Encoded
 from service.core.routes import ResourceRouter
 from service.core.tables import row_to
@@ -161,7 +162,8 @@ async def list_api_keys(
     responses=problem_responses(401, 403, 404),
 )
 async def get_api_key(request: Request[Any, Any, Any], id: KeyId) -> Response[ApiKey]:
-    row = await pool_of(request).fetchrow(f"{LISTING.select} where id = $1", id)
+    pool = await read_pool(request.scope)
+    row = await pool.fetchrow(f"{LISTING.select} where id = $1", id)
     if row is None:
         raise not_found("API key", id)
     return Encoded(LISTING.make(row))

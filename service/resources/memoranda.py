@@ -29,6 +29,7 @@ from service.core.pagination import (
 from service.core.params import DisputedQuery, NameQuery, UpdatedSince
 from service.core.problems import WRITE_STATUSES, not_found, problem_responses
 from service.core.records import ETAG_HEADER, LOCATION_HEADER, RecordId, etag, patch_of
+from service.core.replica import read_pool
 from service.core.responses import Encoded
 from service.core.routes import ResourceRouter, record_handlers, sub_collection
 from service.core.tables import TITLE_MATCHES, Appended, Table, record_filters, row_to
@@ -281,7 +282,8 @@ async def get_memorandum_version(
     id: RecordId,
     number: Annotated[int, PathParameter(ge=1, le=2**31 - 1, description="Version number.")],
 ) -> Response[MemorandumVersion]:
-    row = await pool_of(request).fetchrow(f"{_GET_VERSION} and number = $2", id, number)
+    pool = await read_pool(request.scope)
+    row = await pool.fetchrow(f"{_GET_VERSION} and number = $2", id, number)
     if row is None:
         raise not_found("memorandum version", f"{id} number {number}")
     return Encoded(VERSIONS.make(row), headers={"ETag": etag(number)})

@@ -51,6 +51,7 @@ from service.core.records import (
     patch_of,
     patched,
 )
+from service.core.replica import read_pool
 from service.core.responses import Encoded
 from service.core.routes import MERGE_PATCH, ResourceRouter
 from service.core.tables import row_to
@@ -350,7 +351,7 @@ async def list_webhooks(
     responses=problem_responses(401, 403, 404),
 )
 async def get_webhook(request: Request[Any, Any, Any], id: WebhookId) -> Response[Webhook]:
-    row = await pool_of(request).fetchrow(_GET, id)
+    row = await (await read_pool(request.scope)).fetchrow(_GET, id)
     if row is None:
         raise not_found("webhook", id)
     webhook = LISTING.make(row)
@@ -456,7 +457,8 @@ async def list_webhook_deliveries(
     filters = DELIVERIES.where(webhook_id=id, state=delivery_state)
 
     async def exists() -> bool:
-        found = await pool_of(request).fetchval("select true from webhooks where id = $1", id)
+        pool = await read_pool(request.scope)
+        found = await pool.fetchval("select true from webhooks where id = $1", id)
         return found is not None
 
     return await DELIVERIES.page_of_found(

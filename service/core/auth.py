@@ -149,7 +149,7 @@ _LOOKUP = """select secret_digest, scopes, revoked_at is not null as revoked,
                from api_keys where id = $1"""
 
 CHANNEL = "accord_keys"
-"""What a change to any API key notifies (sql/migrations/0017_key_notifications.sql)."""
+"""What a change to any API key notifies (sql/migrations/0015_key_notifications.sql)."""
 
 
 class _Valid(NamedTuple):

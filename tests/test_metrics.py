@@ -5,6 +5,7 @@ processes report one sum, on a port of their own when `ACCORD_METRICS_PORT` says
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import subprocess
 import sys
@@ -98,6 +99,16 @@ def test_requests_are_labelled_by_route_template_never_by_raw_path(client: Clien
         )
         >= 100
     )
+
+
+def test_without_a_replica_its_lag_is_nan_and_no_read_is_counted(client: Client) -> None:
+    """Reads are counted by who answered them only where there is a choice (a replica
+    configured: tests/test_replica.py); without one the lag is NaN, not a reassuring 0."""
+    for _ in range(3):
+        assert client.get("/v1/officials?limit=1").status_code == 200
+    scraped = scrape(client)
+    assert math.isnan(value(scraped, "accord_replica_lag_seconds"))
+    assert value(scraped, "accord_replica_reads_total", served_by="primary") == 0
 
 
 def test_openmetrics_on_accept_and_not_in_the_contract(client: Client) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 from litestar.testing import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.replica import Pair
 from service.app import create_app
@@ -160,6 +161,18 @@ def test_reads_go_to_the_replica_and_read_your_writes_goes_where_the_write_is(
         caught_up = client.get("/v1/changes", params={"since": replica_seq}).json()
         assert [item["id"] for item in caught_up["items"]] == [str(ids.PESKOV)]
         print(f"read-your-writes: a paused replica's read by the primary in {fallback_ms:.1f} ms")
+        # The metrics say so too: reads by both servers, the replica's lag and its pool.
+        scraped = {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(client.get("/metrics").text)
+            for sample in family.samples
+        }
+        assert scraped[("accord_replica_reads_total", (("served_by", "replica"),))] >= 1
+        assert scraped[("accord_replica_reads_total", (("served_by", "primary"),))] >= 1
+        assert 0 <= scraped[("accord_replica_lag_seconds", ())] < 5
+        assert (
+            scraped[("accord_db_pool_connections", (("pool", "replica"), ("state", "size")))] >= 1
+        )
 
 
 def test_a_replica_lagging_beyond_the_limit_is_skipped(replicated: Replicated) -> None:

@@ -95,8 +95,9 @@ REPLICA_LAG = Gauge(
 )
 REPLICA_READS = Counter(
     "accord_replica_reads_total",
-    "Public reads by the server that answered them: the replica, or the primary (no replica, "
-    "one too far behind or down, or one that has not replayed the client's Accord-Min-LSN).",
+    "Public reads, where a replica is configured, by the server that answered them: the "
+    "replica, or the primary (the replica too far behind or down, or not yet at the read's "
+    "Accord-Min-LSN).",
     ["served_by"],
 )
 
@@ -320,6 +321,7 @@ def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus' text format, or OpenMetrics when `Accept` asks for it. Kept out of the
     OpenAPI contract: it is for Prometheus, whose format is its own, not for API clients."""
     flush_requests()
+    sample_reads(request.app.state.reads)
     sample_pools()
     encode, media_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encode(registry()), media_type=media_type)

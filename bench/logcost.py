@@ -28,7 +28,8 @@ async def _reads(url: str, count: int, logged: bool) -> None:
     from service.app import create_app
     from service.settings import Settings
 
-    app = create_app(Settings(database_url=url, log_format="json"))
+    # Without metrics, so that the request log is the outermost wrapper.
+    app = create_app(Settings(database_url=url, log_format="json"), measured=False)
     handler = app.asgi_handler if logged else app.asgi_handler.app  # type: ignore[attr-defined]
     messages: list[Any] = []
 

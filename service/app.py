@@ -283,9 +283,8 @@ def create_app(settings: Settings | None = None, *, measured: bool = True) -> Li
     if settings.cors_origins:
         # One `Vary` of what the answer said and what CORS and compression added.
         app.asgi_handler = vary.Merged(app.asgi_handler)
-    # The request's line: its bytes as sent (compressed), its id on every answer.
-    app.asgi_handler = logs.RequestLog(app.asgi_handler, request_log)
-    if measured:
-        # Outermost: the status counted is the one sent, whoever made the response.
-        app.asgi_handler = metrics.RequestMetrics(app.asgi_handler)
+    # Outermost: the request's line and its metrics — its bytes as sent (compressed), the
+    # status sent whoever made the response, its id on every answer.
+    tallies = metrics.RequestTallies() if measured else None
+    app.asgi_handler = logs.RequestLog(app.asgi_handler, request_log, tallies)
     return app

@@ -23,6 +23,8 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from service.core.metrics import RequestTallies
+
 Format = Literal["json", "console"]
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -75,9 +77,10 @@ class RequestLog:
     on the wire): gives the request its id, adds ``X-Request-ID`` to the response, and writes
     the request's line once the app has answered."""
 
-    def __init__(self, app: ASGIApp, log: Any) -> None:
+    def __init__(self, app: ASGIApp, log: Any, tallies: RequestTallies | None = None) -> None:
         self.app = app
         self.log = log
+        self.tallies = tallies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -104,10 +107,19 @@ class RequestLog:
                 sent += len(message.get("body", b""))
             await send(message)
 
+        tallies = self.tallies
+        if tallies is not None:
+            tallies.in_progress += 1
         token = _current.set(request)
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            if tallies is not None:
+                tallies.in_progress -= 1
+                tallies.record(
+                    scope["path"], scope["method"], scope.get("path_template"), status, elapsed
+                )
             state = scope.get("state") or {}
             client = scope.get("client")
             line = {
@@ -117,7 +129,7 @@ class RequestLog:
                 "path": scope["path"],
                 # 0: the app ended (an error, or the client left) before it answered.
                 "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                "duration_ms": round(elapsed * 1000, 3),
                 "bytes": sent,
                 "client": client[0] if client else None,
             }

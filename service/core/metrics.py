@@ -1,4 +1,4 @@
-"""Prometheus metrics: what every request did (``RequestMetrics``, labelled by route template)
+"""Prometheus metrics: what every request did (``RequestTallies``, labelled by route template)
 and what Accord's own mechanisms did (pool, database errors, 503s, idempotent
 replays, changes written, webhook deliveries), served as ``GET /metrics`` — or, with
 ``ACCORD_METRICS_PORT``, on a port of their own (``serve_port``).
@@ -21,16 +21,13 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 from bisect import bisect_left
-from collections.abc import Awaitable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 from litestar import Request, Response, get
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.exposition import choose_encoder, start_http_server
 from prometheus_client.metrics_core import Metric
@@ -195,59 +192,46 @@ IN_PROGRESS = Gauge(
 # prometheus-client adds to a histogram one observation at a time; its buckets and sum are
 # reached directly to add a tally at once (tests/test_metrics.py holds the sums to the requests).
 _BOUNDS = DURATION._upper_bounds  # its buckets, +Inf last
-_RECORDERS: list[RequestMetrics] = []
-_clock = time.perf_counter
+_RECORDERS: list[RequestTallies] = []
 
 
-class RequestMetrics:
+class RequestTallies:
     """Every HTTP request counted and timed by method, route template and status, under the
     names and labels of Litestar's Prometheus plugin (``PrometheusConfig(app_name="accord",
-    prefix="accord", group_path=True)``) — but around the whole app, not as its middleware.
-    The plugin's middleware runs inside Litestar's exception handling for route middleware:
-    a read that ``ReadById`` answers with a problem (a 404) passed through it as a 200. Out
-    here the status is the one sent, and the template is the one Litestar's router wrote into
-    the scope (``/v1/officials/{id}``: one series whatever the id; ``<unmatched>`` when no
-    route matched). `accord_requests_in_progress` counts them all (neither path nor method:
-    the path is known only once routed, and a count per method cost a read 1k instructions).
+    prefix="accord", group_path=True)``) — but recorded by the request's own wrapper around
+    the whole app (``logs.RequestLog``, which times each request for its log line anyway),
+    not by the plugin's middleware. That middleware runs inside Litestar's exception handling
+    for route middleware: a read that ``ReadById`` answered with a problem (a 404) passed
+    through it as a 200. Out there the status is the one sent (500 when none was), and the
+    template is the one Litestar's router wrote into the scope (``/v1/officials/{id}``: one
+    series whatever the id; ``<unmatched>`` when no route matched).
+    `accord_requests_in_progress` counts them all (neither path nor method: the path is
+    known only once routed, and a count per method cost a read 1k instructions).
 
     A request only adds to plain tallies here (one dictionary look-up, three additions and a
     bisection); ``flush`` moves them into prometheus-client's metrics — whose every update
     takes a lock and several calls, ~35k instructions a request in all — when the sampler
     runs and before a scrape is answered (bench/metrics.py measures both)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self) -> None:
         # (method, template, status) -> [seconds in all, then a count per bucket]
         self._tallies: dict[tuple[str, str, int], list[float]] = {}
         self.in_progress = 0
         _RECORDERS.append(self)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or scope["path"] == "/metrics":
-            await self.app(scope, receive, send)
+    def record(
+        self, path: str, method: str, template: str | None, status: int, elapsed: float
+    ) -> None:
+        """One request answered: ``template`` None when no route matched, ``status`` 0 when it
+        ended before an answer (counted as a 500)."""
+        if path == "/metrics":
             return
-        self.in_progress += 1
-        status = 500
-
-        def observed(message: Message) -> Awaitable[None]:
-            # A plain function handing on send's awaitable: no coroutine of its own per message.
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            return send(message)
-
-        started = _clock()
-        try:
-            await self.app(scope, receive, observed)
-        finally:
-            elapsed = _clock() - started
-            self.in_progress -= 1
-            key = (scope["method"], scope.get("path_template", UNMATCHED), status)
-            tally = self._tallies.get(key)
-            if tally is None:
-                tally = self._tallies[key] = [0.0] * (len(_BOUNDS) + 1)
-            tally[0] += elapsed
-            tally[1 + bisect_left(_BOUNDS, elapsed)] += 1
+        key = (method, template or UNMATCHED, status or 500)
+        tally = self._tallies.get(key)
+        if tally is None:
+            tally = self._tallies[key] = [0.0] * (len(_BOUNDS) + 1)
+        tally[0] += elapsed
+        tally[1 + bisect_left(_BOUNDS, elapsed)] += 1
 
     def flush(self) -> None:
         """Move the tallies into the metrics (on the event loop, between two requests)."""

@@ -26,6 +26,7 @@ from service import migrations
 from service.app import create_app
 from service.core import database
 from service.core.bulk import Streamed, streamed
+from service.core.replica import Reads
 from service.core.types import parse_partial_date
 from service.resources import exports, popolo
 from service.resources.registry import BULK, TABLES
@@ -782,10 +783,13 @@ def test_export_routes_in_the_contract(client: Client) -> None:
 
 
 class _App:
-    """What ``Streamed`` reads from the ASGI scope's app: its pool."""
+    """What ``Streamed`` reads from the ASGI scope's app: its pool, and where reads go (the
+    primary: no replica)."""
 
     def __init__(self, pool: database.Pool) -> None:
-        self.state = SimpleNamespace(pool=pool)
+        reads = Reads()
+        reads.start(pool, None)
+        self.state = SimpleNamespace(pool=pool, reads=reads)
 
 
 def _stream(url: str, *, leave_after: int | None) -> tuple[list[dict[str, Any]], list[int], bool]:
@@ -867,11 +871,11 @@ def test_exports_without_a_database_are_a_503(popolo_client: Client, path: str) 
     problem the client can retry, not a broken body."""
     state = popolo_client.app.state
     pool = state.pool
-    state.pool = _Unreachable()
+    state.pool = state.reads.primary = _Unreachable()
     try:
         response = popolo_client.get(path)
     finally:
-        state.pool = pool
+        state.pool = state.reads.primary = pool
     assert response.status_code == 503, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert "retry-after" in response.headers

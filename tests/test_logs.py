@@ -205,7 +205,7 @@ def server(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> It
         process.wait(20)
 
 
-def test_no_body_key_or_cookie_reaches_a_log_line(server: Any) -> None:
+def test_no_body_key_or_cookie_reaches_a_log_line(server: Any, server_url: str) -> None:
     base, url, out, err = server
     token = make_key(url, ["write", "admin"])
     secret = token.split("_", 2)[2]
@@ -240,8 +240,9 @@ def test_no_body_key_or_cookie_reaches_a_log_line(server: Any) -> None:
         )
         send("GET", RECORD, headers=auth)
         # 5xx: the database refuses connections (even a superuser's) and the pool's are cut.
-        server_url, name = url.rsplit("/", 1)
-        admin = f"{server_url}/postgres"
+        # (the server's URL, not the database's: on the embedded server it names a socket)
+        admin = server_url
+        name = query(url, "select current_database()")[0][0]
         query(admin, f"alter database {name} allow_connections false")
         try:
             query(

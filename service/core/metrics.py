@@ -142,7 +142,11 @@ async def sample_webhook_lag(pool: Pool) -> None:
 def sample_reads(reads: Reads) -> None:
     """The replica's pool, its lag, and the reads each server answered since the last sample."""
     replica = reads.replica
-    if replica is not None and replica.pool is not None and "replica" not in _POOLS:
+    if (
+        replica is not None
+        and replica.pool is not None
+        and _POOLS.get("replica") is not replica.pool
+    ):
         observe_pool("replica", replica.pool)
     lag = reads.replica_lag_seconds()
     REPLICA_LAG.set(float("nan") if lag is None else lag)
@@ -305,6 +309,8 @@ def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus' text format, or OpenMetrics when `Accept` asks for it. Kept out of the
     OpenAPI contract: it is for Prometheus, whose format is its own, not for API clients."""
     flush_requests()
+    # The pools of the application scraped (a process normally has one; tests have several).
+    observe_pool("primary", request.app.state.pool)
     sample_reads(request.app.state.reads)
     sample_pools()
     encode, media_type = choose_encoder(request.headers.get("accept", ""))

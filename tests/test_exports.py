@@ -819,7 +819,9 @@ def _stream(url: str, *, leave_after: int | None) -> tuple[list[dict[str, Any]],
             await left.wait()
             return {"type": "http.disconnect"}
 
-        scope = cast(Scope, {"type": "http", "method": "GET", "litestar_app": _App(pool)})
+        scope = cast(
+            Scope, {"type": "http", "method": "GET", "headers": [], "litestar_app": _App(pool)}
+        )
         try:
             response = streamed(produce, media_type="text/plain", filename="n.txt")
             assert isinstance(response, Streamed)

@@ -223,10 +223,11 @@ def test_the_pool_gauges_show_connections_in_use_and_requests_waiting(
         for reader in readers:
             reader.start()
         scraped = ""
-        for _ in range(100):
+        for _ in range(100):  # 10 s at most: the readers' threads start when the machine lets them
             scraped = scrape(one_connection)
             if value(scraped, "accord_db_pool_waiting", pool="primary") == 1:
                 break
+            time.sleep(0.1)
         assert value(scraped, "accord_db_pool_waiting", pool="primary") == 1
         connections = "accord_db_pool_connections"
         assert value(scraped, connections, pool="primary", state="size") == 1

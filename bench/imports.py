@@ -11,10 +11,11 @@ the rest PostgreSQL's.
 Beside it, **the import floor**: the most direct load there is of the very rows the import
 wrote — every table it filled (records, the registry, tenures, timeline, history), read back
 from its database by binary ``COPY`` into files — into another fresh migrated database, as a
-restore loads it: in one transaction, every index, constraint and trigger of those tables
-dropped or disabled, each table truncated and filled by one ``COPY … (freeze)``, the change
-log's counter set, then every index and constraint made again (primary keys, indexes, unique
-and exclusion constraints, then foreign keys). No validation, no derivation, no Python per row:
+restore loads it: in one transaction, every index, key, unique and exclusion constraint of
+those tables dropped and their triggers disabled (CHECK constraints stay), each table truncated
+and filled by one ``COPY … (freeze)``, the change log's counter set, then every index and
+constraint made again (primary keys, indexes, unique and exclusion constraints, then foreign
+keys). No validation, no derivation, no Python per row:
 what the import could not go below on this machine, with the same indexes and constraints at
 the end. Prints ``import floor rows/s`` (the import's lines over the floor's seconds), its
 phases and heaviest tables and builds, and ``import ratio to floor``. Figures only: nothing
@@ -242,6 +243,7 @@ async def load_floor(
     await transaction.start()
     try:
         started = time.perf_counter()
+        # The import's own settings: the same memory for sorts and index builds.
         await imports._session_settings(conn)
         # Foreign keys on these tables and those that refer to them (so that the primary keys
         # they need can go too), then every other constraint with an index, then the indexes.

@@ -1379,7 +1379,12 @@ async def _write_history(
 ) -> int:
     """One history row — one numbered change — per record written, in one statement that
     advances the change log's counter once by their number (its row lock, held to commit,
-    numbers changes in commit order as every write's does)."""
+    numbers changes in commit order as every write's does).
+
+    Each row's id is a UUIDv7 made from its number rather than by ``accord_uuid7()``: the
+    statement's millisecond and 12 random bits, then the variant and the number (62 bits), so
+    it is unique as the number is and ordered by it. ``accord_uuid7()`` cost 5 µs a row, most
+    of it ``gen_random_uuid()``'s strong random bytes — a third of the history's time."""
     parts = [
         f"select {i} as resource, w.line, w.id, '{target.table.kind}' as kind, w.operation, "
         f"w.version, w.changes from import_written_{target.table.table} w"
@@ -1394,13 +1399,18 @@ async def _write_history(
                  numbered as (update change_log
                                  set last_seq = last_seq + (select count(*) from written)
                                returning last_seq),
+                 head as (
+                   select lpad(to_hex((extract(epoch from clock_timestamp()) * 1000)::bigint),
+                               12, '0')
+                          || '7' || lpad(to_hex((random() * 4095)::integer), 3, '0') as hex),
                  inserted as (
-                   insert into history (seq, record_id, kind, operation, api_key_id, version,
-                                        changes)
-                   select n.last_seq - (select count(*) from written)
-                          + row_number() over (order by w.resource, w.line),
+                   insert into history (id, seq, record_id, kind, operation, api_key_id,
+                                        version, changes)
+                   select (h.hex || to_hex(x'8000000000000000'::bigint | w.seq))::uuid, w.seq,
                           w.id, w.kind, w.operation, $1::uuid, w.version, w.changes
-                     from written w, numbered n
+                     from (select w.*, n.last_seq - (select count(*) from written)
+                                       + row_number() over (order by w.resource, w.line) as seq
+                             from written w, numbered n) w, head h
                    returning 1)
             select last_seq from numbered, (select count(*) from inserted) i""",
         actor,

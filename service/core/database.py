@@ -9,6 +9,7 @@ from typing import Any, TypeAlias
 import asyncpg
 import msgspec
 from litestar import Request
+from litestar.types import Scope
 
 from service.settings import Settings
 
@@ -81,7 +82,12 @@ async def create_pool(url: str, settings: Settings, *, min_size: int | None = No
 def pool_of(request: Request[Any, Any, Any]) -> Pool:
     """The primary's pool: for writes and what must see them at once (public reads ask
     ``service.core.replica.read_pool``)."""
-    pool: Pool = request.app.state.pool
+    return pool_in(request.scope)
+
+
+def pool_in(scope: Scope) -> Pool:
+    """``pool_of`` the request of ``scope``."""
+    pool: Pool = scope["litestar_app"].state.pool
     return pool
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 
@@ -92,8 +92,14 @@ def pool_in(scope: Scope) -> Pool:
 
 
 @asynccontextmanager
-async def transaction(pool: Pool) -> AsyncIterator[Connection]:
+async def transaction(
+    pool: Pool, *, then: Callable[[Connection], Awaitable[None]] | None = None
+) -> AsyncIterator[Connection]:
     """One pooled connection in one transaction: everything a write does commits or rolls back
-    together."""
-    async with pool.acquire() as conn, conn.transaction():
-        yield conn
+    together. ``then`` runs on the same connection once the transaction has committed (a
+    request's write reads its commit position so: ``replica.committed``)."""
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            yield conn
+        if then is not None:
+            await then(conn)

@@ -46,7 +46,7 @@ from service.core.records import (
     created,
     written,
 )
-from service.core.replica import read_pool
+from service.core.replica import committed, read_pool
 from service.core.responses import Encoded
 from service.core.tables import Embed, Table, page_of_existing
 
@@ -261,7 +261,7 @@ def record_handlers(
     async def create_record(
         request: Request[Any, Any, Any], data: Any, idempotency_key: IdempotencyKey = None
     ) -> Any:
-        async with transaction(pool_of(request)) as conn:
+        async with transaction(pool_of(request), then=committed(request.scope)) as conn:
             stored = await replay(conn, request, idempotency_key)
             if stored is not None:
                 return stored
@@ -270,11 +270,11 @@ def record_handlers(
         return response
 
     async def create_plain(scope: Scope, data: Any, _: str | None) -> Encoded[Any]:
-        async with transaction(pool_in(scope)) as conn:
+        async with transaction(pool_in(scope), then=committed(scope)) as conn:
             return await inserted(conn, scope, data)
 
     async def updated(scope: Scope, ident: UUID, data: Any, if_match: str | None) -> Encoded[Any]:
-        async with transaction(pool_in(scope)) as conn:
+        async with transaction(pool_in(scope), then=committed(scope)) as conn:
             actor = scope["state"]["api_key_id"]
             item, tag = await table.update(conn, ident, data, if_match, actor)
         return written(item, tag)
@@ -291,7 +291,7 @@ def record_handlers(
     async def delete_record(
         request: Request[Any, Any, Any], id: RecordId, if_match: IfMatch = None
     ) -> None:
-        async with transaction(pool_of(request)) as conn:
+        async with transaction(pool_of(request), then=committed(request.scope)) as conn:
             await table.delete(conn, id, if_match, request.state.api_key_id)
 
     response = Response[table.record]  # type: ignore[name-defined]

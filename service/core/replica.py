@@ -7,7 +7,8 @@ Public reads (GET, HEAD: records, pages, timeline, search, exports, the change f
 key check, the admin reads (keys, webhooks) and readiness stay on the primary.
 
 - **Read-your-writes.** Every successful write's answer carries ``Accord-LSN``: the primary's
-  WAL insert position read *after* the commit (``CommitPosition``), so it is at or past the
+  WAL insert position read *after* the commit (on the write's own connection,
+  ``committed``, else by ``CommitPosition``), so it is at or past the
   commit record whatever ``synchronous_commit`` says. (Read in the write's own statement it
   would come before the commit record, which a replica could then be shown to have replayed
   without having replayed the commit.) A read that sends it back as ``Accord-Min-LSN`` goes

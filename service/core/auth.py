@@ -10,6 +10,7 @@ import hmac
 import math
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 from uuid import UUID
@@ -20,8 +21,9 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import Reference, SecurityRequirement, SecurityScheme
 from litestar.types import Guard
+from litestar.types import Scope as ASGIScope
 
-from service.core.database import AnyConnection
+from service.core.database import AnyConnection, Pool
 from service.core.problems import ProblemError
 
 SCHEME = "apiKey"
@@ -226,37 +228,45 @@ async def refused(conn: AnyConnection, ident: UUID) -> ProblemError | None:
     return _refusal(row)
 
 
-def require(scope: str, *, cached: bool = False) -> Guard:
-    """A guard that lets a request through only with a valid key carrying ``scope``. With
-    ``cached``, from the process's ``KeyCache`` when it holds the key (else looked up and
-    kept): for the writes of records, whose history row checks the key again in the same
-    statement (``history.write``), so a write whose key was revoked a moment before,
-    before this process heard of it, still commits nothing."""
+Check = Callable[[ASGIScope], Awaitable[None]]
+"""One of a write's checks, on the request's ASGI scope; raises the problem it finds."""
 
-    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        header = connection.headers.get("authorization")
-        keys: KeyCache = connection.app.state.key_cache
+
+def _header(scope: ASGIScope, name: bytes) -> str | None:
+    """The first value of header ``name`` (lower case), as Litestar's ``Headers.get``."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _key(scope_name: str, *, cached: bool = False) -> Check:
+    """A check that lets a request through only with a valid key carrying ``scope_name``.
+    With ``cached``, from the process's ``KeyCache`` when it holds the key (else looked up
+    and kept): for the writes of records, whose history row checks the key again in the same
+    statement (``history.write``), so a write whose key was revoked a moment before, before
+    this process heard of it, still commits nothing."""
+
+    async def check(scope: ASGIScope) -> None:
+        header = _header(scope, b"authorization")
+        state = scope["litestar_app"].state
+        keys: KeyCache = state.key_cache
         token = _digest(header) if header is not None else b""
         valid = keys.get(token) if cached else None
         if valid is None or valid.expires <= time.time():
-            valid = await _look_up(connection, keys, header, token)
-        if scope not in valid.scopes:
-            raise ProblemError(403, "forbidden", f"This API key lacks the `{scope}` scope.")
+            valid = await _look_up(state.pool, keys, header, token)
+        if scope_name not in valid.scopes:
+            raise ProblemError(403, "forbidden", f"This API key lacks the `{scope_name}` scope.")
         # Who writes: idempotency keys and the history belong to the API key.
-        connection.state.api_key_id = valid.ident
+        scope.setdefault("state", {})["api_key_id"] = valid.ident
 
-    return guard
+    return check
 
 
-async def _look_up(
-    connection: ASGIConnection[Any, Any, Any, Any],
-    keys: KeyCache,
-    header: str | None,
-    token: bytes,
-) -> _Valid:
+async def _look_up(pool: Pool, keys: KeyCache, header: str | None, token: bytes) -> _Valid:
     ident, secret = _parse(header)
     generation = keys.generation
-    row = await connection.app.state.pool.fetchrow(_LOOKUP, ident)
+    row = await pool.fetchrow(_LOOKUP, ident)
     # Compared even when no row was found, so timing tells nothing about which keys exist.
     stored = row["secret_digest"] if row is not None else bytes(32)
     if not hmac.compare_digest(stored, _digest(secret)) or row is None:
@@ -302,18 +312,18 @@ class WriteLimit:
             )
 
 
-async def _rate_limit(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    limit: WriteLimit = connection.app.state.write_limit
-    limit.check(connection.state.api_key_id)
+async def _rate_limit(scope: ASGIScope) -> None:
+    limit: WriteLimit = scope["litestar_app"].state.write_limit
+    limit.check(scope["state"]["api_key_id"])
 
 
 _JSON_TYPES = ("application/json", "application/merge-patch+json")
 
 
-async def _json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    if connection.scope.get("method") == "DELETE":
+async def _json_body(scope: ASGIScope) -> None:
+    if scope.get("method") == "DELETE":
         return
-    media_type = connection.headers.get("content-type", "").split(";")[0].strip().lower()
+    media_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
     if media_type not in _JSON_TYPES:
         raise ProblemError(
             415,
@@ -322,29 +332,38 @@ async def _json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
         )
 
 
-def _in_turn(*checks: Guard) -> list[Guard]:
-    """``checks`` as one guard that runs them in order. Litestar hands every guard it calls a
+def in_turn(*checks: Check) -> Check:
+    """``checks`` as one check that runs them in order."""
+
+    async def check(scope: ASGIScope) -> None:
+        for each in checks:
+            await each(scope)
+
+    return check
+
+
+def guard(check: Check) -> list[Guard]:
+    """``check`` as the one guard of a route handler. Litestar hands every guard it calls a
     copy of the route handler, and copying one costs more than a check: one guard, one
     copy."""
 
-    async def guard(
-        connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-    ) -> None:
-        for check in checks:
-            await check(connection, handler)  # type: ignore[misc]
+    async def run(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        await check(connection.scope)
 
-    return [guard]
+    return [run]
 
 
-WRITE = _in_turn(require("write", cached=True), _rate_limit, _json_body)
-"""The guards on every write of a record: a key with the `write` scope, within its rate limit,
-then a JSON body."""
-BULK_WRITE = _in_turn(require("write"), _rate_limit)
-"""The guards on an import: a key with the `write` scope, within its rate limit; the body is
+WRITE_CHECKS = in_turn(_key("write", cached=True), _rate_limit, _json_body)
+"""What every write of a record passes: a key with the `write` scope, within its rate limit,
+then a JSON body (``core.routes.PlainWrite`` runs them itself)."""
+WRITE = guard(WRITE_CHECKS)
+"""The guard on every write of a record: ``WRITE_CHECKS``."""
+BULK_WRITE = guard(in_turn(_key("write"), _rate_limit))
+"""The guard on an import: a key with the `write` scope, within its rate limit; the body is
 NDJSON or CSV, which the handler checks."""
-ADMIN_WRITE = _in_turn(require("admin"), _rate_limit, _json_body)
+ADMIN_WRITE = guard(in_turn(_key("admin"), _rate_limit, _json_body))
 """The same for managing API keys, with the `admin` scope."""
-ADMIN_ACTION = _in_turn(require("admin"), _rate_limit)
+ADMIN_ACTION = guard(in_turn(_key("admin"), _rate_limit))
 """The same for an admin operation that takes no body (retrying a webhook delivery)."""
-ADMIN_READ = [require("admin")]
+ADMIN_READ = guard(_key("admin"))
 """Reading API keys needs the `admin` scope too (the secrets are never shown)."""

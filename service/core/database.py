@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 
 import asyncpg
 import msgspec
 from litestar import Request
+from litestar.types import Scope
 
 from service.settings import Settings
 
@@ -81,13 +82,24 @@ async def create_pool(url: str, settings: Settings, *, min_size: int | None = No
 def pool_of(request: Request[Any, Any, Any]) -> Pool:
     """The primary's pool: for writes and what must see them at once (public reads ask
     ``service.core.replica.read_pool``)."""
-    pool: Pool = request.app.state.pool
+    return pool_in(request.scope)
+
+
+def pool_in(scope: Scope) -> Pool:
+    """``pool_of`` the request of ``scope``."""
+    pool: Pool = scope["litestar_app"].state.pool
     return pool
 
 
 @asynccontextmanager
-async def transaction(pool: Pool) -> AsyncIterator[Connection]:
+async def transaction(
+    pool: Pool, *, then: Callable[[Connection], Awaitable[None]] | None = None
+) -> AsyncIterator[Connection]:
     """One pooled connection in one transaction: everything a write does commits or rolls back
-    together."""
-    async with pool.acquire() as conn, conn.transaction():
-        yield conn
+    together. ``then`` runs on the same connection once the transaction has committed (a
+    request's write reads its commit position so: ``replica.committed``)."""
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            yield conn
+        if then is not None:
+            await then(conn)

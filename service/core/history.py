@@ -65,16 +65,13 @@ LISTING = Listing(
     filters={"record_id": "record_id = {0}"},
 )
 
-# The change's number comes from the change log's counter row (see the changes migration):
-# its lock, held from here to commit, numbers changes in the order they commit. This is the
-# last statement of every write, so writers wait on each other only for their commits. It
+# The change's number is given at commit (migration 0016: a deferred trigger takes it from
+# the change log's counter row, whose lock then lasts as long as the commit), so numbers
+# follow commit order and writers wait on each other for their commits alone. The statement
 # also checks the writing API key once more: the guard may have taken it from the process's
 # cache (auth.KeyCache), and a key revoked in the meantime must not write.
-_INSERT = """with numbered as (
-                 update change_log set last_seq = last_seq + 1 returning last_seq)
-             insert into history (seq, record_id, kind, operation, api_key_id, version, changes)
-             select last_seq, $1::uuid, $2::text, $3::text, $4::uuid, $5::integer, $6::jsonb
-               from numbered
+_INSERT = """insert into history (record_id, kind, operation, api_key_id, version, changes)
+             select $1::uuid, $2::text, $3::text, $4::uuid, $5::integer, $6::jsonb
               where $4::uuid is null or exists (
                     select from api_keys k where k.id = $4::uuid and k.revoked_at is null
                        and (k.expires_at is null or k.expires_at > now())
@@ -105,15 +102,13 @@ async def write(
     actor: UUID | None,
 ) -> None:
     status = await conn.execute(_INSERT, record_id, kind, operation, actor, version, changes)
-    if status != "INSERT 0 1" and actor is not None:
-        refused = await auth.refused(conn, actor)
-        if refused is not None:
-            raise refused
     if status != "INSERT 0 1":
-        # Without its counter row the change would go unrecorded: refuse the write instead.
-        raise RuntimeError("the change log has no counter row (change_log); was it emptied?")
-    # Counted as written in the write's transaction: a commit that fails after it (rare: the
-    # change row is its last statement) was counted all the same.
+        # Only the key's check leaves the row out: the key was revoked, expired or lost its
+        # scope since the guard let it through.
+        refused = await auth.refused(conn, actor) if actor is not None else None
+        raise refused or RuntimeError(f"the history row of {kind} {record_id} was not written")
+    # Counted as written in the write's transaction: a commit that fails after it (rare) was
+    # counted all the same.
     metrics.CHANGES_WRITTEN.inc()
 
 

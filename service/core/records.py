@@ -9,9 +9,9 @@ from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import msgspec
-from litestar import Request
 from litestar.datastructures import ResponseHeader
 from litestar.params import HeaderParameter, PathParameter
+from litestar.types import Scope
 
 from service.core.problems import FieldError, ProblemError
 from service.core.responses import Encoded
@@ -21,6 +21,7 @@ C = TypeVar("C", bound=msgspec.Struct)
 
 
 IF_NONE_MATCH_MAX = 1024
+IF_MATCH_MAX = 1024
 IfNoneMatch = Annotated[
     str | None,
     HeaderParameter(
@@ -33,7 +34,7 @@ IfMatch = Annotated[
     str | None,
     HeaderParameter(
         name="If-Match",
-        max_length=1024,
+        max_length=IF_MATCH_MAX,
         description="The ETag the change is based on; 412 if the record has changed since.",
     ),
 ]
@@ -98,8 +99,10 @@ def written(item: S, tag: str) -> Encoded[S]:
     return Encoded(item, headers={"ETag": tag})
 
 
-def created(request: Request[Any, Any, Any], item: S, tag: str) -> Encoded[S]:
-    location = f"{request.url.path.rstrip('/')}/{getattr(item, 'id')}"  # noqa: B009
+def created(scope: Scope, item: S, tag: str) -> Encoded[S]:
+    """201 with the record's ``Location``: the collection's path, as the request named it,
+    and the id."""
+    location = f"{scope.get('root_path', '')}{scope['path'].rstrip('/')}/{getattr(item, 'id')}"  # noqa: B009
     return Encoded(item, status_code=201, headers={"ETag": tag, "Location": location})
 
 

@@ -7,7 +7,8 @@ Public reads (GET, HEAD: records, pages, timeline, search, exports, the change f
 key check, the admin reads (keys, webhooks) and readiness stay on the primary.
 
 - **Read-your-writes.** Every successful write's answer carries ``Accord-LSN``: the primary's
-  WAL insert position read *after* the commit (``CommitPosition``), so it is at or past the
+  WAL insert position read *after* the commit (on the write's own connection,
+  ``committed``, else by ``CommitPosition``), so it is at or past the
   commit record whatever ``synchronous_commit`` says. (Read in the write's own statement it
   would come before the commit record, which a replica could then be shown to have replayed
   without having replayed the commit.) A read that sends it back as ``Accord-Min-LSN`` goes
@@ -39,12 +40,13 @@ import asyncio
 import logging
 import re
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.core.database import Pool, create_pool
+from service.core.database import Connection, Pool, create_pool
 from service.settings import Settings
 
 log = logging.getLogger("accord.replica")
@@ -66,6 +68,9 @@ _READS = frozenset(("GET", "HEAD"))
 _SERVED_BY = "accord.read_from"
 """Scope key: which pool a read was given (``replica`` or ``primary``)."""
 _PRIMARY_ONLY = "accord.primary_only"
+_COMMITTED = "accord.committed_at"
+"""Scope key: the WAL position a write read on its own connection after its commit
+(``committed``), which ``CommitPosition`` answers with instead of asking the pool."""
 
 # On a server that is not in recovery (a replica URL pointing at a primary), its own position.
 _REPLICA_POSITION = (
@@ -225,6 +230,21 @@ def on_primary(scope: Scope) -> bool:
     return scope.get(_SERVED_BY) != "replica"
 
 
+def committed(scope: Scope) -> Callable[[Connection], Awaitable[None]]:
+    """For ``database.transaction(pool, then=...)``: the primary's position read on the
+    write's own connection once it has committed, for the answer's ``Accord-LSN`` — one
+    query on the connection the write already holds instead of one on a second. A failure
+    leaves it to ``CommitPosition`` (the write has committed all the same)."""
+
+    async def note(conn: Connection) -> None:
+        try:
+            scope[_COMMITTED] = await conn.fetchval(_COMMIT_POSITION)  # type: ignore[literal-required]
+        except Exception as exc:  # committed all the same: CommitPosition asks the pool
+            log.warning("no WAL position on the write's connection: %r", exc)
+
+    return note
+
+
 class CommitPosition:
     """Around the application: a successful write's answer gets ``Accord-LSN``, the primary's
     WAL position after its commit; a read the replica failed with a 503 runs again on the
@@ -243,15 +263,16 @@ class CommitPosition:
             else:
                 await self._read(scope, receive, send)
         else:
-            await self.app(scope, receive, self._with_position(send))
+            await self.app(scope, receive, self._with_position(scope, send))
 
-    def _with_position(self, send: Send) -> Send:
+    def _with_position(self, scope: Scope, send: Send) -> Send:
         primary = self.reads.primary
 
         async def send_with_position(message: Message) -> None:
             if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
+                known: str | None = scope.get(_COMMITTED)  # type: ignore[assignment]
                 try:
-                    position: str = await primary.fetchval(_COMMIT_POSITION)
+                    position: str = known or await primary.fetchval(_COMMIT_POSITION)
                 except Exception as exc:  # committed all the same: answer without it
                     log.warning("no WAL position for a write's answer: %r", exc)
                 else:

@@ -5,7 +5,7 @@ It does only what the benchmark asks of it and nothing a real service would need
 
 The writes (``_create``, ``_patch``) run the statements an Accord write runs, in one
 transaction: the INSERT (or the locked read and the UPDATE) and the history row, numbered in
-the change log as the transaction commits (``service.core.history.write``, migration 0016),
+the change log as the transaction commits (``service.core.history.write``, migration 0017),
 naming the API key of the ``Authorization`` header as its author — and nothing else: no key
 check, no validation beyond msgspec's decoding. ``POST /floor/officials-bare`` is the create
 without its change row: set against the floor's create, it shows what keeping the change log

@@ -65,7 +65,7 @@ LISTING = Listing(
     filters={"record_id": "record_id = {0}"},
 )
 
-# The change's number is given at commit (migration 0016: a deferred trigger takes it from
+# The change's number is given at commit (migration 0017: a deferred trigger takes it from
 # the change log's counter row, whose lock then lasts as long as the commit), so numbers
 # follow commit order and writers wait on each other for their commits alone. The statement
 # also checks the writing API key once more: the guard may have taken it from the process's

@@ -102,7 +102,10 @@ LISTING = Listing(
         "party_id": "t.party_ids @> array[{0}::uuid]",
         "official_id": "t.official_ids @> array[{0}::uuid]",
         "kind": "t.kind = {0}",
-        "from": "accord_last_day(t.day, t.precision) >= {0}",
+        # A partial date's last day is within a year of its first: the bound on `t.day` lets
+        # the page start in the date order's index near `from` instead of at the beginning of
+        # the timeline (`from=1999` on 70k items: 55k rows read and dropped, 124 ms → 9 ms).
+        "from": "t.day > {0}::date - 366 and accord_last_day(t.day, t.precision) >= {0}",
         "to": "t.day <= {0}",
     },
 )

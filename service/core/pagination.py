@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -25,7 +26,10 @@ import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.datastructures import ResponseHeader
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
 from litestar.params import QueryParameter
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service.core import bulk, rendered
 from service.core.database import AnyConnection
@@ -328,6 +332,60 @@ class Listing(Generic[P]):
         encoder = bulk.Encoder(format, self.item_type)
         produce = bulk.rows_of(sql, args, self.make, encoder)
         return bulk.streamed(produce, media_type=encoder.media_type, filename=None, negotiated=True)
+
+
+_PLAIN_LIMIT = re.compile(rb"[1-9][0-9]{0,2}")
+_PLAIN_CURSOR = re.compile(rb"[A-Za-z0-9_-]{1,1024}")
+
+
+class PlainPage(ASGIMiddleware):
+    """A page asked for with nothing but ``limit`` and ``cursor``, answered without Litestar's
+    per-request parameter machinery (``Request``, kwargs and signature models), which cost a
+    page more Python than everything else it does (as ``core.routes.ReadById`` answers a
+    read by id): the handler would find every filter absent and call ``Listing.page`` with
+    none, which this does once Litestar has routed the request. Anything else in the query
+    string — a filter, a sort, a value spelt otherwise, one the contract refuses — goes on to
+    the handler, which validates it; a test holds both to the same answers. Only for a public
+    collection: the handler's guards would not run."""
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, listing: Listing[Any], default_limit: int = 50) -> None:
+        self.listing = listing
+        self.default_limit = default_limit
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        asked = _plain(scope["query_string"])
+        if asked is None:
+            await next_app(scope, receive, send)
+            return
+        limit, cursor = asked
+        request: Request[Any, Any, Any] = Request(scope, receive, send)
+        response = await self.listing.page(
+            request, [], limit=limit or self.default_limit, cursor=cursor
+        )
+        # A page is an ``Encoded`` or a ``Streamed`` export: each is its own ASGI app.
+        await response.to_asgi_response(request.app, request)(scope, receive, send)
+
+
+def _plain(query: bytes) -> tuple[int | None, str | None] | None:
+    """``(limit, cursor)`` of a query string with no other parameter, each at most once and
+    spelt as the contract takes it (a limit of 1–200 without leading zeros); else None."""
+    limit: int | None = None
+    cursor: str | None = None
+    if not query:
+        return limit, cursor
+    for part in query.split(b"&"):
+        name, _, value = part.partition(b"=")
+        if name == b"limit" and limit is None and _PLAIN_LIMIT.fullmatch(value):
+            limit = int(value)
+            if limit > 200:
+                return None
+        elif name == b"cursor" and cursor is None and _PLAIN_CURSOR.fullmatch(value):
+            cursor = value.decode()
+        else:
+            return None
+    return limit, cursor
 
 
 def _next_url(request: Request[Any, Any, Any], cursor: str) -> str:

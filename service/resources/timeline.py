@@ -13,7 +13,15 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Listing, Page, SortKey
+from service.core.pagination import (
+    PAGE_HEADERS,
+    CursorParam,
+    Limit,
+    Listing,
+    Page,
+    PlainPage,
+    SortKey,
+)
 from service.core.params import DateFrom, DateTo
 from service.core.problems import problem_responses
 from service.core.routes import ResourceRouter
@@ -124,6 +132,7 @@ LISTING = Listing(
     "denying, says fall under one; role changes of its delegates; statements about any of "
     "these or making such a claim), party (an organization or any organization under it), "
     "official, kind, date range. Cursor-paginated; pages stay stable when items share a date.",
+    middleware=[PlainPage(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

@@ -391,7 +391,9 @@ def _plain(query: bytes) -> tuple[int | None, str | None] | None:
 def _next_url(request: Request[Any, Any, Any], cursor: str) -> str:
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
     params.append(("cursor", cursor))
-    return f"{request.url.path}?{urlencode(params)}"
+    # The path as ``request.url`` has it, without building the whole URL for it.
+    path = request.scope.get("root_path", "") + request.scope["path"]
+    return f"{path}?{urlencode(params)}"
 
 
 def _python_type(kind: msgspec.inspect.Type) -> Any:

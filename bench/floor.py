@@ -232,6 +232,6 @@ async def page(scope: dict[str, Any], send: Any, pool: Pool, path: str) -> None:
             [*((k, v) for k, v in params.items() if k != "cursor"), ("cursor", cursor)]
         )
         headers.append((b"link", f'<{path}?{query}>; rel="next"'.encode()))
-    items = ",".join(row[0] for row in rows[:limit])
-    body = b'{"items":[%s],"next_cursor":%s}' % (items.encode(), _encode(cursor))
+    items = b",".join(row[0] for row in rows[:limit])
+    body = b'{"items":[%s],"next_cursor":%s}' % (items, _encode(cursor))
     await _send(send, 200, body, [*headers, *_JSON])

@@ -101,6 +101,37 @@ def test_the_timeline_follows_changes_in_the_same_transaction(client: Client) ->
     assert all_pages(client, "/v1/timeline", 50, official_id=official["id"]) == []
 
 
+def test_the_timelines_from_keeps_a_partial_date_until_its_last_day(client: Client) -> None:
+    """`from` bounds the date order's index a year early (a year-precision date's last day is
+    364 days after its first); what it finds is still decided by the last day."""
+    official = client.post("/v1/officials", json={"name": "Partial Dates"}).json()
+    post = client.post(
+        "/v1/posts",
+        json={"title": f"Partial post {uuid.uuid4()}", "organization_id": ids.UKRAINE},
+    ).json()
+    for day in ("2016", "2016-02"):
+        response = client.post(
+            "/v1/role-changes",
+            json={
+                "official_id": official["id"],
+                "post_id": post["id"],
+                "kind": "nomination",
+                "status": "announced",
+                "effective_date": day,
+            },
+        )
+        assert response.status_code == 201, response.text
+
+    def dates(since: str) -> list[str]:
+        found = all_pages(client, "/v1/timeline", 50, official_id=official["id"], **{"from": since})
+        return [item["date"] for item in found]
+
+    assert dates("2016-12-31") == ["2016"]
+    assert dates("2016-02-29") == ["2016", "2016-02"]
+    assert dates("2016-03") == ["2016"]
+    assert dates("2017") == []
+
+
 def test_ties_through_claims_and_agreements_follow_each_change_in_its_transaction(
     client: Client, database_url: str
 ) -> None:

@@ -6,7 +6,9 @@ import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from litestar import Litestar
 
+from service.core.pagination import PlainPage
 from tests.conftest import Client
 
 
@@ -97,3 +99,51 @@ def test_limit_out_of_range_is_400(client: Client, limit: str) -> None:
     response = client.get("/v1/organizations", params={"limit": limit})
     assert response.status_code == 400
     assert [(e["field"], e["source"]) for e in response.json()["errors"]] == [("limit", "query")]
+
+
+def plain_collections(client: Client) -> list[str]:
+    """Every collection whose GET answers a page with only `limit`/`cursor` itself."""
+    app = client.app
+    assert isinstance(app, Litestar)
+    found = []
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if "GET" in handler.http_methods and any(
+                isinstance(m, PlainPage) for m in handler.middleware or ()
+            ):
+                found.append(route.path)
+    return found
+
+
+def test_public_collections_answer_plain_pages_without_the_handler(client: Client) -> None:
+    paths = plain_collections(client)
+    assert {"/v1/officials", "/v1/timeline", "/v1/organizations"} <= set(paths)
+    # Guarded collections go through their guards, which a plain page would skip.
+    assert not {"/v1/keys", "/v1/webhooks"} & set(paths)
+
+
+@pytest.mark.parametrize("path", ["/v1/officials", "/v1/timeline", "/v1/role-changes"])
+def test_a_plain_page_is_the_page_the_handler_answers(client: Client, path: str) -> None:
+    """`limit=2` is answered before the handler (`PlainPage`), `limit=%32` (the same, spelt
+    otherwise) by it: the same items, cursor and headers, page after page."""
+    cursor = None
+    for _ in range(3):
+        extra = f"&cursor={cursor}" if cursor else ""
+        plain = client.get(f"{path}?limit=2{extra}", headers={"X-Request-ID": "same"})
+        handled = client.get(f"{path}?limit=%32{extra}", headers={"X-Request-ID": "same"})
+        assert plain.status_code == handled.status_code == 200, plain.text
+        assert plain.content == handled.content
+        assert plain.headers.multi_items() == handled.headers.multi_items()
+        cursor = plain.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert client.get(f"{path}?limit=2").json() == client.get(path, params={"limit": "2"}).json()
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=201", "limit=x", "cursor=forged", "cursor=", "cursor=a%2Fb"]
+)
+def test_a_plain_page_refuses_what_the_handler_refuses(client: Client, query: str) -> None:
+    response = client.get(f"/v1/officials?{query}")
+    assert response.status_code == 400, (query, response.text)
+    assert response.headers["content-type"].startswith("application/problem+json")

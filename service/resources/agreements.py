@@ -11,7 +11,14 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Page, standard_sorts
+from service.core.pagination import (
+    PAGE_HEADERS,
+    CursorParam,
+    Limit,
+    Page,
+    PlainPage,
+    standard_sorts,
+)
 from service.core.params import DateFrom, DateTo, DisputedQuery, NameQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import patch_of
@@ -150,6 +157,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"terms": "Each side releases 1,000 prisoners of
     summary="List agreements",
     description="Filter by round, negotiation, kind, stage, signatory, title and a date "
     "range on the agreed date (`from`/`to` may be partial). Cursor-paginated.",
+    middleware=[PlainPage(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

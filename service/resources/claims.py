@@ -15,7 +15,14 @@ from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import QueryParameter
 
-from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Page, standard_sorts
+from service.core.pagination import (
+    PAGE_HEADERS,
+    CursorParam,
+    Limit,
+    Page,
+    PlainPage,
+    standard_sorts,
+)
 from service.core.params import DisputedQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import patch_of
@@ -155,6 +162,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"note": "Said on Telegram."}
     summary="List claims",
     description="Filter by subject, predicate, object, stance, statement and claimant. "
     "Cursor-paginated.",
+    middleware=[PlainPage(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

@@ -12,7 +12,14 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Page, standard_sorts
+from service.core.pagination import (
+    PAGE_HEADERS,
+    CursorParam,
+    Limit,
+    Page,
+    PlainPage,
+    standard_sorts,
+)
 from service.core.params import DisputedQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import patch_of
@@ -157,6 +164,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"note": "Reported by Anadolu Agency."}
     summary="List delegations",
     description="Filter by negotiation, party, or an official among the members (in any "
     "role, at any time). Cursor-paginated.",
+    middleware=[PlainPage(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

@@ -23,6 +23,7 @@ from service.core.pagination import (
     Limit,
     Listing,
     Page,
+    PlainPage,
     SortKey,
     standard_sorts,
 )
@@ -239,6 +240,7 @@ VERSION_EXAMPLE: dict[str, Any] = {
     summary="List memoranda",
     description="Filter by negotiation, author, status, round (exchanged at it or on its "
     "agenda) and title. Cursor-paginated.",
+    middleware=[PlainPage(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

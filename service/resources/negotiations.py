@@ -12,7 +12,14 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Page, standard_sorts
+from service.core.pagination import (
+    PAGE_HEADERS,
+    CursorParam,
+    Limit,
+    Page,
+    PlainPage,
+    standard_sorts,
+)
 from service.core.params import DateFrom, DateTo, DisputedQuery, NameQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import patch_of
@@ -157,6 +164,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"status": "suspended"}
     summary="List negotiations",
     description="Filter by party, mediator, status, title and a date range (negotiations "
     "under way at some time in it; `from`/`to` may be partial). Cursor-paginated.",
+    middleware=[PlainPage(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

@@ -11,7 +11,14 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Page, standard_sorts
+from service.core.pagination import (
+    PAGE_HEADERS,
+    CursorParam,
+    Limit,
+    Page,
+    PlainPage,
+    standard_sorts,
+)
 from service.core.params import DisputedQuery, NameQuery, UpdatedSince, WikidataQuery
 from service.core.problems import problem_responses
 from service.core.records import patch_of
@@ -103,6 +110,7 @@ PATCH_EXAMPLE: dict[str, Any] = {
     description="`name` matches the name and every other name in any script, ignoring case "
     "and accents and tolerating small spelling differences: `Medinskiy`, `Мединский` and "
     "`medinsky` all find Vladimir Medinsky. Cursor-paginated.",
+    middleware=[PlainPage(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

@@ -11,7 +11,14 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Page, standard_sorts
+from service.core.pagination import (
+    PAGE_HEADERS,
+    CursorParam,
+    Limit,
+    Page,
+    PlainPage,
+    standard_sorts,
+)
 from service.core.params import DisputedQuery, NameQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import RecordId, patch_of
@@ -92,6 +99,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"note": "Appointed and dismissed by the Verkhov
     summary="List posts",
     description="Filter by organization, one-holder or not, and title (substring or close "
     "spelling, ignoring case and accents). Cursor-paginated.",
+    middleware=[PlainPage(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

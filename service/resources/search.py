@@ -62,19 +62,29 @@ def text_query(q: str) -> str | None:
 # $1 is the query as typed (names), $2 its tsquery (text; null when it has no words). A name
 # ranks by its best-matching spelling and by the main name, so `Ukraine` puts the state before
 # the posts whose titles contain it.
-_NAMED = """
-    select {kind} as kind, id, {title} as title,
-           ((word_similarity(accord_fold($1), {names})
-             + similarity(accord_fold($1), accord_fold({title}))) / 2)::float8 as rank
-      from {table}
-     where {names} like accord_contains($1) or accord_fold($1) <% {names}"""
-_TITLED = """
-    select {kind} as kind, id, title,
-           greatest(word_similarity(accord_fold($1), accord_fold(title)),
-                    ts_rank(search_text, to_tsquery('simple', accord_fold($2))))::float8
-      from {table}
-     where accord_fold(title) like accord_contains($1) or accord_fold($1) <% accord_fold(title)
-        or search_text @@ to_tsquery('simple', accord_fold($2))"""
+#
+# Each is read through a scalar subquery, which PostgreSQL runs once per search (an InitPlan)
+# and cannot see into while planning: seen, the query's text made it estimate every trigram
+# and text condition on the tables' statistics at every search, and a plan that depends on
+# the text cannot be kept for the next one. Unseen, one plan serves every search, on the same
+# indexes: the backend's CPU for a search went from 7.8 to 4.8 ms (a name) and from 8.6 to
+# 5.9 ms (a phrase).
+_NAMES = "(select accord_fold($1))"
+_LIKE = "(select accord_contains($1))"
+_WORDS_QUERY = "(select to_tsquery('simple', accord_fold($2)))"
+_NAMED = f"""
+    select {{kind}} as kind, id, {{title}} as title,
+           ((word_similarity({_NAMES}, {{names}})
+             + similarity({_NAMES}, accord_fold({{title}}))) / 2)::float8 as rank
+      from {{table}}
+     where {{names}} like {_LIKE} or {_NAMES} <% {{names}}"""  # noqa: S608
+_TITLED = f"""
+    select {{kind}} as kind, id, title,
+           greatest(word_similarity({_NAMES}, accord_fold(title)),
+                    ts_rank(search_text, {_WORDS_QUERY}))::float8
+      from {{table}}
+     where accord_fold(title) like {_LIKE} or {_NAMES} <% accord_fold(title)
+        or search_text @@ {_WORDS_QUERY}"""  # noqa: S608
 _HITS = " union all ".join(
     [
         _NAMED.format(kind="'official'", title="name", names="search_names", table="officials"),
@@ -84,11 +94,11 @@ _HITS = " union all ".join(
         _NAMED.format(kind="'post'", title="title", names="accord_fold(title)", table="posts"),
         _TITLED.format(kind="'memorandum'", table="memoranda"),
         _TITLED.format(kind="'agreement'", table="agreements"),
-        """
+        f"""
     select 'statement', id, accord_shorten(quote, 200),
-           ts_rank(search_text, to_tsquery('simple', accord_fold($2)))::float8
+           ts_rank(search_text, {_WORDS_QUERY})::float8
       from statements
-     where search_text @@ to_tsquery('simple', accord_fold($2))""",
+     where search_text @@ {_WORDS_QUERY}""",  # noqa: S608
     ]
 )
 

@@ -18,6 +18,7 @@ from service.core.pagination import (
     Limit,
     Listing,
     Page,
+    PlainPage,
     SortKey,
     standard_sorts,
 )
@@ -167,6 +168,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"retrieved_date": "2025-07-20"}
     summary="List sources",
     description="Filter by outlet, official, language, URL, title and a published-date range "
     "(`from`/`to` may be partial). Cursor-paginated.",
+    middleware=[PlainPage(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

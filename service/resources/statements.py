@@ -11,7 +11,14 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Page, standard_sorts
+from service.core.pagination import (
+    PAGE_HEADERS,
+    CursorParam,
+    Limit,
+    Page,
+    PlainPage,
+    standard_sorts,
+)
 from service.core.params import DateFrom, DateTo, DisputedQuery, UpdatedSince
 from service.core.problems import problem_responses
 from service.core.records import patch_of
@@ -148,6 +155,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"note": "As reported by Anadolu Agency."}
     summary="List statements",
     description="Filter by speaker (official or organization), occasion, a record the "
     "statement is about, and a date range (`from`/`to` may be partial). Cursor-paginated.",
+    middleware=[PlainPage(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

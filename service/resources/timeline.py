@@ -13,7 +13,15 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.params import QueryParameter
 
-from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Listing, Page, SortKey
+from service.core.pagination import (
+    PAGE_HEADERS,
+    CursorParam,
+    Limit,
+    Listing,
+    Page,
+    PlainPage,
+    SortKey,
+)
 from service.core.params import DateFrom, DateTo
 from service.core.problems import problem_responses
 from service.core.routes import ResourceRouter
@@ -102,7 +110,10 @@ LISTING = Listing(
         "party_id": "t.party_ids @> array[{0}::uuid]",
         "official_id": "t.official_ids @> array[{0}::uuid]",
         "kind": "t.kind = {0}",
-        "from": "accord_last_day(t.day, t.precision) >= {0}",
+        # A partial date's last day is within a year of its first: the bound on `t.day` lets
+        # the page start in the date order's index near `from` instead of at the beginning of
+        # the timeline (`from=1999` on 70k items: 55k rows read and dropped, 124 ms → 9 ms).
+        "from": "t.day > {0}::date - 366 and accord_last_day(t.day, t.precision) >= {0}",
         "to": "t.day <= {0}",
     },
 )
@@ -121,6 +132,7 @@ LISTING = Listing(
     "denying, says fall under one; role changes of its delegates; statements about any of "
     "these or making such a claim), party (an organization or any organization under it), "
     "official, kind, date range. Cursor-paginated; pages stay stable when items share a date.",
+    middleware=[PlainPage(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

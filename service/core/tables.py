@@ -21,7 +21,7 @@ from service.core import rendered as rendering
 from service.core.database import Connection, Pool
 from service.core.pagination import Listing, Page, SortKey
 from service.core.problems import FieldError, ProblemError, not_found
-from service.core.records import check_if_match, etag, fresh, patched
+from service.core.records import check_if_match, etag, fresh, patched, versions_named
 from service.core.rendered import RowTo
 from service.core.replica import read_pool
 from service.core.responses import Encoded
@@ -231,9 +231,9 @@ class Table(Generic[R, C]):
             f"where id = $1 returning {select_list}"
         )
         self._delete = f"delete from {table} where id = $1"
-        self._rendered_get: list[str | None] = []
-        """``get_sql`` with the record's JSON rendered by PostgreSQL (``core.rendered``), its
-        version and derived values (for the ETag); made at the first read, empty till then."""
+        self._rendered_get: list[tuple[str, str] | None] = []
+        """The reads with the record's JSON rendered by PostgreSQL (``_rendered_statements``);
+        made at the first read, empty till then."""
 
     def listing(
         self,
@@ -270,32 +270,30 @@ class Table(Generic[R, C]):
         rendered: bool = False,
     ) -> Encoded[R]:
         """GET one record: 404, 304 while the client's ETag is current, else the record with
-        its ETag. Each embed adds one query for all its records; their ETags count in the
-        record's. A conditional read of a record alone first reads only what its ETag is made
-        of (`tag_sql`), so a 304 costs PostgreSQL less than a read; a stale tag then costs a
-        second query. ``rendered``: PostgreSQL renders the record's JSON (``core.rendered``),
-        the same bytes as the struct msgspec would encode, when it can."""
-        if if_none_match is not None and not embeds:
-            current = await pool.fetchrow(self.tag_sql, ident)
-            if current is None:
-                raise not_found(self.label, ident)
-            tag = self.tag(current)
-            if fresh(if_none_match, tag):
-                return Encoded(None, status_code=304, headers={"ETag": tag})
-        if rendered and not embeds:
-            fast = await self.rendered_get(pool)
-            row = None if fast is None else await pool.fetchrow(fast, ident)
-            if row is None and fast is not None:
-                raise not_found(self.label, ident)
-            if row is not None and row["j"] is not None:
-                tag = self.tag(row)
+        its ETag. Everything a read asks runs on one connection: with replicas behind one
+        service name, its queries could otherwise reach servers at different positions. Each
+        embed adds one query for all its records; their ETags count in the record's.
+        ``rendered``: PostgreSQL renders the record's JSON (``core.rendered``), the same bytes
+        as the struct msgspec would encode, when it can — in the very statement that reads
+        what the ETag is made of, which skips the rendering when the client's ETag names the
+        current version, so a 304 costs PostgreSQL less than a read and a stale tag no second
+        query."""
+        async with pool.acquire() as conn:
+            if rendered and not embeds:
+                answer = await self._read_rendered(conn, ident, if_none_match)
+                if answer is not None:
+                    return answer
+            elif if_none_match is not None and not embeds:
+                # What an ETag is made of, alone: a 304 costs PostgreSQL less than a read.
+                current = await conn.fetchrow(self.tag_sql, ident)
+                if current is None:
+                    raise not_found(self.label, ident)
+                tag = self.tag(current)
                 if fresh(if_none_match, tag):
                     return Encoded(None, status_code=304, headers={"ETag": tag})
-                body = msgspec.Raw(row["j"])  # the record's JSON, sent as it is
-                return Encoded(body, headers={"ETag": tag})  # type: ignore[arg-type]
-        row = await self.fetch(pool, ident)
+            row = await self.fetch(conn, ident)
+            embedded = [(embed, await conn.fetch(embed.sql, ident)) for embed in embeds]
         tag = self.tag(row)
-        embedded = [(embed, await pool.fetch(embed.sql, ident)) for embed in embeds]
         if embedded:
             tags = [tag, *([embed.table.tag(r) for r in rows] for embed, rows in embedded)]
             tag = etag(row["version"], zlib.crc32(msgspec.json.encode(tags)))
@@ -307,18 +305,48 @@ class Table(Generic[R, C]):
             item = msgspec.structs.replace(item, **parts)
         return Encoded(item, headers={"ETag": tag})
 
-    async def rendered_get(self, pool: Pool) -> str | None:
+    async def _read_rendered(
+        self, conn: Connection, ident: UUID, if_none_match: str | None
+    ) -> Encoded[R] | None:
+        """The read with the record's JSON rendered by PostgreSQL; None when the general path
+        must answer: PostgreSQL cannot render this record exactly, or the ETag named the
+        current version while a derived value has moved (no JSON was rendered)."""
+        statements = await self._rendered_statements(conn)
+        if statements is None:
+            return None
+        plain, conditional = statements
+        if if_none_match is None:
+            row = await conn.fetchrow(plain, ident)
+        else:
+            row = await conn.fetchrow(conditional, ident, versions_named(if_none_match))
+        if row is None:
+            raise not_found(self.label, ident)
+        tag = self.tag(row)
+        if fresh(if_none_match, tag):
+            return Encoded(None, status_code=304, headers={"ETag": tag})
+        if row["j"] is None:
+            return None
+        body = msgspec.Raw(row["j"])  # the record's JSON, sent as it is
+        return Encoded(body, headers={"ETag": tag})  # type: ignore[arg-type]
+
+    async def _rendered_statements(self, conn: Connection) -> tuple[str, str] | None:
         """``get_sql`` as the record's JSON (``j``, as msgspec would encode the struct), its
-        version and derived values; None when PostgreSQL cannot render the record exactly."""
+        version and derived values; and the same with ``$2`` the versions an
+        ``If-None-Match`` names (``versions_named``: NULL for all), whose JSON is left NULL
+        at those versions. None when PostgreSQL cannot render the record exactly. Made at the
+        first read."""
         if not self._rendered_get:
-            async with pool.acquire() as conn:
-                item = await rendering.prepare(conn, self.select, self.record)
+            item = await rendering.prepare(conn, self.select, self.record)
+            tagged = ", ".join(["s.version", *(f's."{name}"' for name in self.derived)])
+            source = f"from ({self.get_sql}) s"
             self._rendered_get.append(
                 None
                 if item is None
-                else f"select {item} as j, s.version, "
-                + ", ".join(f's."{name}"' for name in self.derived)
-                + f" from ({self.get_sql}) s"
+                else (
+                    f"select {item} as j, {tagged} {source}",
+                    "select case when coalesce(s.version = any($2::int8[]), true) then null "
+                    f"else {item} end as j, {tagged} {source}",
+                )
             )
         return self._rendered_get[0]
 

@@ -109,6 +109,7 @@ class RequestLog:
                 sent += len(message.get("body", b""))
             await send(message)
 
+        path = scope["path"]
         tallies = self.tallies
         if tallies is not None:
             tallies.in_progress += 1
@@ -117,32 +118,57 @@ class RequestLog:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
+            method = scope["method"]
+            route = scope.get("path_template")
             if tallies is not None:
                 tallies.in_progress -= 1
-                tallies.record(
-                    scope["path"], scope["method"], scope.get("path_template"), status, elapsed
-                )
-            state = scope.get("state") or {}
+                tallies.record(path, method, route, status, elapsed)
+            state = scope.get("state")
             client = scope.get("client")
-            line = {
-                "request_id": request.id,
-                "method": scope.get("method"),
-                "route": scope.get("path_template"),
-                "path": scope["path"],
-                # 0: the app ended (an error, or the client left) before it answered.
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 3),
-                "bytes": sent,
-                "client": client[0] if client else None,
-            }
-            if "api_key_id" in state:
-                line["api_key_id"] = str(state["api_key_id"])
-            if status >= 400 and request.problem_type is not None:
-                # (A write may make a problem it does not answer with: the answer an idempotent
-                # retry would get.)
-                line["problem_type"] = request.problem_type
-            self.lines.request(not 0 < status < 500, line)
+            self.lines.request(
+                _Line(
+                    "",
+                    # 0: the app ended (an error, or the client left) before it answered.
+                    "info" if 0 < status < 500 else "error",
+                    "request",
+                    request.id,
+                    method,
+                    route,
+                    path,
+                    status,
+                    round(elapsed * 1000, 3),
+                    sent,
+                    client[0] if client else None,
+                    str(state["api_key_id"]) if state and "api_key_id" in state else None,
+                    # (A write may make a problem it does not answer with: the answer an
+                    # idempotent retry would get.)
+                    request.problem_type if status >= 400 else None,
+                )
+            )
             _current.reset(token)
+
+
+class _Line(msgspec.Struct, omit_defaults=True):
+    """A request's line: the fields every line starts with (``time``, ``level``, ``event``),
+    then the request's; the key and the problem only where there are some. As a struct it is
+    made and encoded by msgspec at once, with no dict to build."""
+
+    time: str
+    level: str
+    event: str
+    request_id: str
+    method: str
+    route: str | None
+    path: str
+    status: int
+    duration_ms: float
+    bytes: int
+    client: str | None
+    api_key_id: str | None = None
+    problem_type: str | None = None
+
+
+_encode_line = msgspec.json.Encoder().encode
 
 
 # --- the processor chain ----------------------------------------------------------------------
@@ -241,17 +267,24 @@ class RequestLines:
         self.info = _LEVELS.get(level, logging.ERROR) <= logging.INFO
         self.logger = logger
 
-    def request(self, error: bool, line: dict[str, Any]) -> None:
+    def request(self, line: _Line) -> None:
+        error = line.level == "error"
         if not (error or self.info):
             return
+        line.time = _now()
         if self.json:
-            level = "error" if error else "info"
-            head = {"time": _now(), "level": level, "event": "request"}
-            sys.stderr.write(msgspec.json.encode(head | line, enc_hook=str).decode() + "\n")
-        elif error:
-            self.logger.error("request", **line)
+            sys.stderr.write(_encode_line(line).decode() + "\n")
+            return
+        fields = msgspec.structs.asdict(line)
+        for name in ("time", "level", "event"):
+            del fields[name]
+        for name in ("api_key_id", "problem_type"):
+            if fields[name] is None:
+                del fields[name]
+        if error:
+            self.logger.error("request", **fields)
         else:
-            self.logger.info("request", **line)
+            self.logger.info("request", **fields)
 
 
 def default_format() -> Format:

@@ -23,7 +23,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from service.core.metrics import RequestTallies
+from service.core.metrics import METRICS_PATH, RequestTallies
 
 Format = Literal["json", "console"]
 
@@ -75,7 +75,8 @@ def problem_noted(problem_type: str) -> str:
 class RequestLog:
     """The ASGI app around everything else (compression included, so ``bytes`` are what went
     on the wire): gives the request its id, adds ``X-Request-ID`` to the response, and writes
-    the request's line once the app has answered."""
+    the request's line once the app has answered; hands each request but a scrape of the
+    metrics to ``tallies``."""
 
     def __init__(
         self, app: ASGIApp, lines: RequestLines, tallies: RequestTallies | None = None
@@ -110,7 +111,7 @@ class RequestLog:
             await send(message)
 
         path = scope["path"]
-        tallies = self.tallies
+        tallies = self.tallies if path != METRICS_PATH else None
         if tallies is not None:
             tallies.in_progress += 1
         token = _current.set(request)
@@ -122,7 +123,7 @@ class RequestLog:
             route = scope.get("path_template")
             if tallies is not None:
                 tallies.in_progress -= 1
-                tallies.record(path, method, route, status, elapsed)
+                tallies.record(method, route, status, elapsed)
             state = scope.get("state")
             client = scope.get("client")
             self.lines.request(

@@ -113,9 +113,7 @@ def sample_reads(reads: Reads, meters: Meters) -> None:
             reads.served[served_by] = 0
 
 
-async def watch(
-    pool: Pool, meters: Meters, *, webhooks: bool, reads: Reads | None = None
-) -> None:
+async def watch(pool: Pool, meters: Meters, *, webhooks: bool, reads: Reads | None = None) -> None:
     """An application's sampler, until cancelled: its requests' tallies, its pools, the
     replica's lag and the reads it took, and — where this process delivers webhooks — their
     lag. While it runs, the app is the one ``serve_port`` reports."""

@@ -302,6 +302,7 @@ class Table(Generic[R, C]):
                         return Encoded(body, headers={"ETag": tag})  # type: ignore[arg-type]
                     # NULL: PostgreSQL cannot render this record exactly, or the ETag named
                     # the current version while a derived value moved: the general path.
+                    return await self._read_structs(conn, ident, if_none_match, embeds)
             elif if_none_match is not None and not embeds:
                 # What an ETag is made of, alone: a 304 costs PostgreSQL less than a read.
                 current = await conn.fetchrow(self.tag_sql, ident)
@@ -310,8 +311,14 @@ class Table(Generic[R, C]):
                 tag = self.tag(current)
                 if fresh(if_none_match, tag):
                     return Encoded(None, status_code=304, headers={"ETag": tag})
-            row = await self.fetch(conn, ident)
-            embedded = [(embed, await conn.fetch(embed.sql, ident)) for embed in embeds]
+            return await self._read_structs(conn, ident, if_none_match, embeds)
+
+    async def _read_structs(
+        self, conn: Connection, ident: UUID, if_none_match: str | None, embeds: Sequence[Embed]
+    ) -> Encoded[R]:
+        """The general path of a read: the row and its embeds as structs, encoded by msgspec."""
+        row = await self.fetch(conn, ident)
+        embedded = [(embed, await conn.fetch(embed.sql, ident)) for embed in embeds]
         tag = self.tag(row)
         if embedded:
             tags = [tag, *([embed.table.tag(r) for r in rows] for embed, rows in embedded)]

@@ -72,20 +72,6 @@ def fresh(if_none_match: str | None, tag: str) -> bool:
     return "*" in tags or tag in tags
 
 
-def versions_named(if_none_match: str) -> list[int] | None:
-    """The record versions the ETags of an ``If-None-Match`` name (weak or strong, with a
-    checksum or without); None for ``*``, which names them all."""
-    versions = []
-    for tag in _tags(if_none_match):
-        if tag == "*":
-            return None
-        version = _version_of(tag.removeprefix("W/"))
-        # At most 18 digits: a bigint; a version past that names no record's.
-        if version is not None and version.isascii() and version.isdigit() and len(version) < 19:
-            versions.append(int(version))
-    return versions
-
-
 def _version_of(tag: str) -> str | None:
     """The record version a strong ETag names (``"7"`` and ``"7-1a2b3c4d"`` both name 7)."""
     if len(tag) < 3 or not tag.startswith('"') or not tag.endswith('"'):

@@ -21,7 +21,7 @@ from service.core import rendered as rendering
 from service.core.database import Connection, Pool
 from service.core.pagination import Listing, Page, SortKey
 from service.core.problems import FieldError, ProblemError, not_found
-from service.core.records import check_if_match, etag, fresh, patched, versions_named
+from service.core.records import check_if_match, etag, fresh, patched
 from service.core.rendered import RowTo
 from service.core.replica import read_pool
 from service.core.responses import Encoded
@@ -231,8 +231,8 @@ class Table(Generic[R, C]):
             f"where id = $1 returning {select_list}"
         )
         self._delete = f"delete from {table} where id = $1"
-        self._rendered_get: list[tuple[str, str] | None] = []
-        """The reads with the record's JSON rendered by PostgreSQL (``_rendered_statements``);
+        self._rendered_get: list[str | None] = []
+        """``get_sql`` with the record's JSON rendered by PostgreSQL (``_rendered_statement``);
         made at the first read, empty till then."""
 
     def listing(
@@ -272,26 +272,31 @@ class Table(Generic[R, C]):
         """GET one record: 404, 304 while the client's ETag is current, else the record with
         its ETag. Everything a read asks runs on one connection: with replicas behind one
         service name, its queries could otherwise reach servers at different positions. Each
-        embed adds one query for all its records; their ETags count in the record's.
-        ``rendered``: PostgreSQL renders the record's JSON (``core.rendered``), the same bytes
-        as the struct msgspec would encode, when it can — in the very statement that reads
-        what the ETag is made of, which skips the rendering when the client's ETag names the
-        current version, so a 304 costs PostgreSQL less than a read and a stale tag no second
-        query."""
+        embed adds one query for all its records; their ETags count in the record's. A
+        conditional read of a record alone first reads only what its ETag is made of
+        (`tag_sql`), so a 304 costs PostgreSQL less than a read; a stale tag then costs a
+        second query. (One statement for both, its JSON left NULL by a CASE when the tag is
+        current, took PostgreSQL 61 µs for a 304 against `tag_sql`'s 16 µs: the executor
+        sets up the whole rendering either way.) ``rendered``: PostgreSQL renders the
+        record's JSON (``core.rendered``), the same bytes as the struct msgspec would
+        encode, when it can."""
         async with pool.acquire() as conn:
+            if if_none_match is not None and not embeds:
+                current = await conn.fetchrow(self.tag_sql, ident)
+                if current is None:
+                    raise not_found(self.label, ident)
+                tag = self.tag(current)
+                if fresh(if_none_match, tag):
+                    return Encoded(None, status_code=304, headers={"ETag": tag})
             if rendered and not embeds:
                 # (Inline, not a method of its own: this is the hot path of every read by id.)
-                statements = (
+                statement = (
                     self._rendered_get[0]
                     if self._rendered_get
-                    else await self._rendered_statements(conn)
+                    else await self._rendered_statement(conn)
                 )
-                if statements is not None:
-                    if if_none_match is None:
-                        row = await conn.fetchrow(statements[0], ident)
-                    else:
-                        versions = versions_named(if_none_match)
-                        row = await conn.fetchrow(statements[1], ident, versions)
+                if statement is not None:
+                    row = await conn.fetchrow(statement, ident)
                     if row is None:
                         raise not_found(self.label, ident)
                     tag = self.tag(row)
@@ -300,17 +305,6 @@ class Table(Generic[R, C]):
                     if row["j"] is not None:
                         body = msgspec.Raw(row["j"])  # the record's JSON, sent as it is
                         return Encoded(body, headers={"ETag": tag})  # type: ignore[arg-type]
-                    # NULL: PostgreSQL cannot render this record exactly, or the ETag named
-                    # the current version while a derived value moved: the general path.
-                    return await self._read_structs(conn, ident, if_none_match, embeds)
-            elif if_none_match is not None and not embeds:
-                # What an ETag is made of, alone: a 304 costs PostgreSQL less than a read.
-                current = await conn.fetchrow(self.tag_sql, ident)
-                if current is None:
-                    raise not_found(self.label, ident)
-                tag = self.tag(current)
-                if fresh(if_none_match, tag):
-                    return Encoded(None, status_code=304, headers={"ETag": tag})
             return await self._read_structs(conn, ident, if_none_match, embeds)
 
     async def _read_structs(
@@ -331,24 +325,18 @@ class Table(Generic[R, C]):
             item = msgspec.structs.replace(item, **parts)
         return Encoded(item, headers={"ETag": tag})
 
-    async def _rendered_statements(self, conn: Connection) -> tuple[str, str] | None:
+    async def _rendered_statement(self, conn: Connection) -> str | None:
         """``get_sql`` as the record's JSON (``j``, as msgspec would encode the struct), its
-        version and derived values; and the same with ``$2`` the versions an
-        ``If-None-Match`` names (``versions_named``: NULL for all), whose JSON is left NULL
-        at those versions. None when PostgreSQL cannot render the record exactly. Made at the
-        first read."""
+        version and derived values (for the ETag); None when PostgreSQL cannot render the
+        record exactly. Made at the first read."""
         if not self._rendered_get:
             item = await rendering.prepare(conn, self.select, self.record)
-            tagged = ", ".join(["s.version", *(f's."{name}"' for name in self.derived)])
-            source = f"from ({self.get_sql}) s"
             self._rendered_get.append(
                 None
                 if item is None
-                else (
-                    f"select {item} as j, {tagged} {source}",
-                    "select case when coalesce(s.version = any($2::int8[]), true) then null "
-                    f"else {item} end as j, {tagged} {source}",
-                )
+                else f"select {item} as j, s.version, "
+                + ", ".join(f's."{name}"' for name in self.derived)
+                + f" from ({self.get_sql}) s"
             )
         return self._rendered_get[0]
 

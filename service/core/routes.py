@@ -99,8 +99,8 @@ class ReadById:
     def __init__(self, app: ASGIApp, table: Table[Any, Any]) -> None:
         self.app = app
         self.table = table
-        # The app's read pools and rendering setting, looked up at its first request (the
-        # handlers, and so this, are made for one app; tests make many).
+        # The app's read pools and rendering setting, looked up at the first request of the
+        # app it serves rather than in its State at every read.
         self.served: Any = None
         self.reads: Reads | None = None
         self.rendered = False

@@ -227,7 +227,9 @@ def create_app(settings: Settings | None = None, *, measured: bool = True) -> Li
                 _background(notifications.listen()),
                 _background(tail.follow()),
                 _background(
-                    metrics.watch(pool, webhooks=settings.webhook_concurrency > 0, reads=reads)
+                    metrics.watch(
+                        pool, meters, webhooks=settings.webhook_concurrency > 0, reads=reads
+                    )
                 ),
                 AsyncExitStack() as jobs,
             ):
@@ -246,6 +248,7 @@ def create_app(settings: Settings | None = None, *, measured: bool = True) -> Li
             log.info("pool closed")
 
     reads = Reads()
+    meters = metrics.Meters()
     app = Litestar(
         route_handlers=[
             health.live,
@@ -271,6 +274,7 @@ def create_app(settings: Settings | None = None, *, measured: bool = True) -> Li
                 "key_cache": KeyCache(settings.key_cache_s),
                 "settings": settings,
                 "reads": reads,
+                "meters": meters,
             }
         ),
     )
@@ -285,6 +289,7 @@ def create_app(settings: Settings | None = None, *, measured: bool = True) -> Li
         app.asgi_handler = vary.Merged(app.asgi_handler)
     # Outermost: the request's line and its metrics — its bytes as sent (compressed), the
     # status sent whoever made the response, its id on every answer.
-    tallies = metrics.RequestTallies() if measured else None
-    app.asgi_handler = logs.RequestLog(app.asgi_handler, request_log, tallies)
+    app.asgi_handler = logs.RequestLog(
+        app.asgi_handler, request_log, meters.tallies if measured else None
+    )
     return app

@@ -5,7 +5,9 @@ agreements of round 2 — and the rules PostgreSQL keeps for them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import asyncpg
@@ -137,19 +139,26 @@ def test_embedding_costs_one_query_per_kind_whatever_the_number_of_rounds(
         new_round(client, talks["id"], ordinal)
 
     class CountingPool:
-        """Counts the statements a read sends."""
+        """Counts the statements a read sends on the connection it takes."""
 
         def __init__(self, pool: Pool) -> None:
             self.pool = pool
             self.statements = 0
+            self.conn: Any = None
+
+        @contextlib.asynccontextmanager
+        async def acquire(self) -> AsyncIterator[CountingPool]:
+            async with self.pool.acquire() as conn:
+                self.conn = conn
+                yield self
 
         async def fetch(self, *args: Any) -> Any:
             self.statements += 1
-            return await self.pool.fetch(*args)
+            return await self.conn.fetch(*args)
 
         async def fetchrow(self, *args: Any) -> Any:
             self.statements += 1
-            return await self.pool.fetchrow(*args)
+            return await self.conn.fetchrow(*args)
 
     async def count() -> tuple[int, int]:
         settings = Settings(database_url=database_url)

@@ -3,13 +3,18 @@ merge patch, delete, and the problem details of what goes wrong."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, cast
 
 from litestar.testing import TestClient
 
 from service.app import create_app
 from service.core.auth import WRITE_CHECKS
+from service.core.database import Pool, create_pool
+from service.resources import officials
 from service.settings import Settings
 from tests import ids
 from tests.conftest import Client, Databases, make_key, query
@@ -56,6 +61,48 @@ def test_if_none_match_gives_304_while_current_and_200_after_a_change(client: Cl
     response = client.get(url, headers={"If-None-Match": tag})
     assert response.status_code == 200
     assert response.headers["etag"].startswith('"2-')
+
+
+def test_a_read_asks_everything_on_one_connection(database_url: str) -> None:
+    """With replicas behind one service name, two connections of a read could reach two
+    servers: a conditional read with a stale tag asks for the ETag and then the record, both
+    on the one connection it takes (a statement sent to the pool itself fails here)."""
+
+    class OneConnection:
+        """A pool that counts the connections lent and the statements sent on them."""
+
+        def __init__(self, pool: Pool) -> None:
+            self.pool = pool
+            self.lent = 0
+            self.statements = 0
+            self.conn: Any = None
+
+        @contextlib.asynccontextmanager
+        async def acquire(self) -> AsyncIterator[OneConnection]:
+            async with self.pool.acquire() as conn:
+                self.lent += 1
+                self.conn = conn
+                yield self
+
+        async def prepare(self, *args: Any) -> Any:
+            return await self.conn.prepare(*args)
+
+        async def fetchrow(self, *args: Any) -> Any:
+            self.statements += 1
+            return await self.conn.fetchrow(*args)
+
+    async def read() -> tuple[int, int, int]:
+        pool = await create_pool(database_url, Settings(database_url=database_url))
+        watched = OneConnection(pool)
+        try:
+            response = await officials.TABLE.read(
+                cast(Pool, watched), uuid.UUID(ids.MEDINSKY), '"0"', rendered=True
+            )
+        finally:
+            await pool.close()
+        return response.parts()[0], watched.lent, watched.statements
+
+    assert asyncio.run(read()) == (200, 1, 2)
 
 
 def test_an_etag_changes_when_a_derived_value_does_and_a_stale_one_gets_the_record(

@@ -23,7 +23,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from service.core.metrics import RequestTallies
+from service.core.metrics import METRICS_PATH, RequestTallies
 
 Format = Literal["json", "console"]
 
@@ -75,7 +75,8 @@ def problem_noted(problem_type: str) -> str:
 class RequestLog:
     """The ASGI app around everything else (compression included, so ``bytes`` are what went
     on the wire): gives the request its id, adds ``X-Request-ID`` to the response, and writes
-    the request's line once the app has answered."""
+    the request's line once the app has answered; hands each request but a scrape of the
+    metrics to ``tallies``."""
 
     def __init__(
         self, app: ASGIApp, lines: RequestLines, tallies: RequestTallies | None = None
@@ -109,7 +110,8 @@ class RequestLog:
                 sent += len(message.get("body", b""))
             await send(message)
 
-        tallies = self.tallies
+        path = scope["path"]
+        tallies = self.tallies if path != METRICS_PATH else None
         if tallies is not None:
             tallies.in_progress += 1
         token = _current.set(request)
@@ -117,32 +119,57 @@ class RequestLog:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
+            method = scope["method"]
+            route = scope.get("path_template")
             if tallies is not None:
                 tallies.in_progress -= 1
-                tallies.record(
-                    scope["path"], scope["method"], scope.get("path_template"), status, elapsed
-                )
-            state = scope.get("state") or {}
+                tallies.record(method, route, status, elapsed)
+            state = scope.get("state")
             client = scope.get("client")
-            line = {
-                "request_id": request.id,
-                "method": scope.get("method"),
-                "route": scope.get("path_template"),
-                "path": scope["path"],
-                # 0: the app ended (an error, or the client left) before it answered.
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 3),
-                "bytes": sent,
-                "client": client[0] if client else None,
-            }
-            if "api_key_id" in state:
-                line["api_key_id"] = str(state["api_key_id"])
-            if status >= 400 and request.problem_type is not None:
-                # (A write may make a problem it does not answer with: the answer an idempotent
-                # retry would get.)
-                line["problem_type"] = request.problem_type
-            self.lines.request(not 0 < status < 500, line)
+            self.lines.request(
+                _Line(
+                    "",
+                    # 0: the app ended (an error, or the client left) before it answered.
+                    "info" if 0 < status < 500 else "error",
+                    "request",
+                    request.id,
+                    method,
+                    route,
+                    path,
+                    status,
+                    round(elapsed * 1000, 3),
+                    sent,
+                    client[0] if client else None,
+                    str(state["api_key_id"]) if state and "api_key_id" in state else None,
+                    # (A write may make a problem it does not answer with: the answer an
+                    # idempotent retry would get.)
+                    request.problem_type if status >= 400 else None,
+                )
+            )
             _current.reset(token)
+
+
+class _Line(msgspec.Struct, omit_defaults=True):
+    """A request's line: the fields every line starts with (``time``, ``level``, ``event``),
+    then the request's; the key and the problem only where there are some. As a struct it is
+    made and encoded by msgspec at once, with no dict to build."""
+
+    time: str
+    level: str
+    event: str
+    request_id: str
+    method: str
+    route: str | None
+    path: str
+    status: int
+    duration_ms: float
+    bytes: int
+    client: str | None
+    api_key_id: str | None = None
+    problem_type: str | None = None
+
+
+_encode_line = msgspec.json.Encoder().encode
 
 
 # --- the processor chain ----------------------------------------------------------------------
@@ -241,17 +268,24 @@ class RequestLines:
         self.info = _LEVELS.get(level, logging.ERROR) <= logging.INFO
         self.logger = logger
 
-    def request(self, error: bool, line: dict[str, Any]) -> None:
+    def request(self, line: _Line) -> None:
+        error = line.level == "error"
         if not (error or self.info):
             return
+        line.time = _now()
         if self.json:
-            level = "error" if error else "info"
-            head = {"time": _now(), "level": level, "event": "request"}
-            sys.stderr.write(msgspec.json.encode(head | line, enc_hook=str).decode() + "\n")
-        elif error:
-            self.logger.error("request", **line)
+            sys.stderr.write(_encode_line(line).decode() + "\n")
+            return
+        fields = msgspec.structs.asdict(line)
+        for name in ("time", "level", "event"):
+            del fields[name]
+        for name in ("api_key_id", "problem_type"):
+            if fields[name] is None:
+                del fields[name]
+        if error:
+            self.logger.error("request", **fields)
         else:
-            self.logger.info("request", **line)
+            self.logger.info("request", **fields)
 
 
 def default_format() -> Format:

@@ -11,7 +11,11 @@ directory for the run). Gauges of a worker that has died are dropped at the next
 Nothing here touches the database on a request: the pool gauges and the webhook lag are
 sampled by each process in the background (``watch``, every ``SAMPLE_EVERY``), which also
 moves the requests' tallies into the metrics; the process a scrape reaches does both once
-more first, so a one-process scrape is exact."""
+more first, so a one-process scrape is exact.
+
+What an application reports of itself — its pools, its requests in progress — is its own
+(``Meters``, one per ``create_app``): several apps in one process (the tests) do not overwrite
+each other's gauges, and a scrape of one reports its own with the process's counters."""
 
 from __future__ import annotations
 
@@ -45,18 +49,6 @@ SAMPLE_EVERY = 2.0
 
 # --- Accord's own metrics ------------------------------------------------------------------------
 
-POOL_CONNECTIONS = Gauge(
-    "accord_db_pool_connections",
-    "Connections of a database pool: open (size), lent to a request (in_use), idle.",
-    ["pool", "state"],
-    multiprocess_mode="livesum",
-)
-POOL_WAITING = Gauge(
-    "accord_db_pool_waiting",
-    "Requests waiting for a connection of a database pool.",
-    ["pool"],
-    multiprocess_mode="livesum",
-)
 DB_ERRORS = Counter(
     "accord_db_errors_total",
     "Database trouble met while answering: unavailable, timeout, serialization, deadlock, "
@@ -98,37 +90,6 @@ REPLICA_READS = Counter(
     ["served_by"],
 )
 
-_POOLS: dict[str, Pool] = {}
-
-
-def observe_pool(name: str, pool: Pool) -> None:
-    """Report ``pool``'s connections as ``accord_db_pool_*{pool=name}`` ("primary",
-    "replica") until it closes."""
-    _POOLS[name] = pool
-    _sample_pool(name, pool)
-
-
-def _sample_pool(name: str, pool: Pool) -> None:
-    size = pool.get_size()
-    idle = pool.get_idle_size()
-    POOL_CONNECTIONS.labels(name, "size").set(size)
-    POOL_CONNECTIONS.labels(name, "in_use").set(size - idle)
-    POOL_CONNECTIONS.labels(name, "idle").set(idle)
-    # asyncpg has no public count of the acquires waiting: they are the getters of the
-    # pool's queue of connection holders (tests/test_metrics.py holds this to the truth).
-    getters = getattr(getattr(pool, "_queue", None), "_getters", ())
-    POOL_WAITING.labels(name).set(sum(not waiter.done() for waiter in getters))
-
-
-def sample_pools() -> None:
-    for name, pool in list(_POOLS.items()):
-        if pool.is_closing():
-            if _POOLS.get(name) is pool:
-                del _POOLS[name]
-            continue
-        _sample_pool(name, pool)
-
-
 _DATABASE_AWAY = (asyncpg.PostgresError, asyncpg.InterfaceError)
 _WEBHOOK_LAG = """select coalesce(extract(epoch from now() - min(next_attempt_at)), 0)::float8
                     from webhook_deliveries
@@ -139,15 +100,11 @@ async def sample_webhook_lag(pool: Pool) -> None:
     WEBHOOK_LAG.set(await pool.fetchval(_WEBHOOK_LAG, timeout=SAMPLE_EVERY))
 
 
-def sample_reads(reads: Reads) -> None:
+def sample_reads(reads: Reads, meters: Meters) -> None:
     """The replica's pool, its lag, and the reads each server answered since the last sample."""
     replica = reads.replica
-    if (
-        replica is not None
-        and replica.pool is not None
-        and _POOLS.get("replica") is not replica.pool
-    ):
-        observe_pool("replica", replica.pool)
+    if replica is not None and replica.pool is not None:
+        meters.observe_pool("replica", replica.pool)
     lag = reads.replica_lag_seconds()
     REPLICA_LAG.set(float("nan") if lag is None else lag)
     for served_by, count in reads.served.items():
@@ -156,20 +113,24 @@ def sample_reads(reads: Reads) -> None:
             reads.served[served_by] = 0
 
 
-async def watch(pool: Pool, *, webhooks: bool, reads: Reads | None = None) -> None:
-    """This process's sampler, until cancelled: the pools observed, the replica's lag and the
-    reads it took, and — where this process delivers webhooks — their lag."""
-    observe_pool("primary", pool)
-    while True:
-        flush_requests()
-        if reads is not None:
-            sample_reads(reads)
-        sample_pools()
-        # The database away: the requests that meet it count that.
-        if webhooks:
-            with contextlib.suppress(TimeoutError, OSError, *_DATABASE_AWAY):
-                await sample_webhook_lag(pool)
-        await asyncio.sleep(SAMPLE_EVERY)
+async def watch(pool: Pool, meters: Meters, *, webhooks: bool, reads: Reads | None = None) -> None:
+    """An application's sampler, until cancelled: its requests' tallies, its pools, the
+    replica's lag and the reads it took, and — where this process delivers webhooks — their
+    lag. While it runs, the app is the one ``serve_port`` reports."""
+    meters.observe_pool("primary", pool)
+    _LIVE.append(meters)
+    try:
+        while True:
+            meters.sample()
+            if reads is not None:
+                sample_reads(reads, meters)
+            # The database away: the requests that meet it count that.
+            if webhooks:
+                with contextlib.suppress(TimeoutError, OSError, *_DATABASE_AWAY):
+                    await sample_webhook_lag(pool)
+            await asyncio.sleep(SAMPLE_EVERY)
+    finally:
+        _LIVE.remove(meters)
 
 
 # --- requests ------------------------------------------------------------------------------------
@@ -185,18 +146,9 @@ DURATION = Histogram(
     "Request duration, in seconds",
     ["method", "path", "status_code", "app_name"],
 )
-IN_PROGRESS = Gauge(
-    "accord_requests_in_progress",
-    "Total requests currently in progress",
-    ["app_name"],
-    multiprocess_mode="livesum",
-)
-
-
 # prometheus-client adds to a histogram one observation at a time; its buckets and sum are
 # reached directly to add a tally at once (tests/test_metrics.py holds the sums to the requests).
 _BOUNDS = DURATION._upper_bounds  # its buckets, +Inf last
-_RECORDERS: list[RequestTallies] = []
 
 
 class RequestTallies:
@@ -209,8 +161,9 @@ class RequestTallies:
     through it as a 200. Out there the status is the one sent (500 when none was), and the
     template is the one Litestar's router wrote into the scope (``/v1/officials/{id}``: one
     series whatever the id; ``<unmatched>`` when no route matched).
-    `accord_requests_in_progress` counts them all (neither path nor method: the path is
-    known only once routed, and a count per method cost a read 1k instructions).
+    `accord_requests_in_progress` counts them all but scrapes of ``METRICS_PATH`` (neither
+    path nor method: the path is known only once routed, and a count per method cost a read
+    1k instructions); scrapes are not counted or timed either.
 
     A request only adds to plain tallies here (one dictionary look-up, three additions and a
     bisection); ``flush`` moves them into prometheus-client's metrics — whose every update
@@ -221,15 +174,10 @@ class RequestTallies:
         # (method, template, status) -> [seconds in all, then a count per bucket]
         self._tallies: dict[tuple[str, str, int], list[float]] = {}
         self.in_progress = 0
-        _RECORDERS.append(self)
 
-    def record(
-        self, path: str, method: str, template: str | None, status: int, elapsed: float
-    ) -> None:
+    def record(self, method: str, template: str | None, status: int, elapsed: float) -> None:
         """One request answered: ``template`` None when no route matched, ``status`` 0 when it
         ended before an answer (counted as a 500)."""
-        if path == "/metrics":
-            return
         key = (method, template or UNMATCHED, status or 500)
         tally = self._tallies.get(key)
         if tally is None:
@@ -251,12 +199,76 @@ class RequestTallies:
                 if observed:
                     bucket.inc(observed)
             tally[:] = [0.0] * len(tally)
-        IN_PROGRESS.labels(APP_NAME).set(self.in_progress)
 
 
-def flush_requests() -> None:
-    for recorder in _RECORDERS:
-        recorder.flush()
+class Meters:
+    """What one application reports of itself besides the process's counters: the
+    connections of its pools (``observe_pool``) and its requests in progress, in gauges of
+    its own, and its requests' ``tallies``."""
+
+    def __init__(self) -> None:
+        self.tallies = RequestTallies()
+        self._pools: dict[str, Pool] = {}
+        self.connections = Gauge(
+            "accord_db_pool_connections",
+            "Connections of a database pool: open (size), lent to a request (in_use), idle.",
+            ["pool", "state"],
+            multiprocess_mode="livesum",
+            registry=None,
+        )
+        self.waiting = Gauge(
+            "accord_db_pool_waiting",
+            "Requests waiting for a connection of a database pool.",
+            ["pool"],
+            multiprocess_mode="livesum",
+            registry=None,
+        )
+        self.requests_in_progress = Gauge(
+            "accord_requests_in_progress",
+            "Total requests currently in progress",
+            ["app_name"],
+            multiprocess_mode="livesum",
+            registry=None,
+        )
+        self.gauges = (self.connections, self.waiting, self.requests_in_progress)
+
+    def observe_pool(self, name: str, pool: Pool) -> None:
+        """Report ``pool``'s connections as ``accord_db_pool_*{pool=name}`` ("primary",
+        "replica") until it closes."""
+        if self._pools.get(name) is not pool:
+            self._pools[name] = pool
+            self._sample_pool(name, pool)
+
+    def sample(self) -> None:
+        """The requests' tallies into the metrics, the pools and the requests in progress
+        into the gauges."""
+        self.tallies.flush()
+        self.requests_in_progress.labels(APP_NAME).set(self.tallies.in_progress)
+        for name, pool in list(self._pools.items()):
+            if pool.is_closing():
+                del self._pools[name]
+            else:
+                self._sample_pool(name, pool)
+
+    def _sample_pool(self, name: str, pool: Pool) -> None:
+        size = pool.get_size()
+        idle = pool.get_idle_size()
+        self.connections.labels(name, "size").set(size)
+        self.connections.labels(name, "in_use").set(size - idle)
+        self.connections.labels(name, "idle").set(idle)
+        # asyncpg has no public count of the acquires waiting: they are the getters of the
+        # pool's queue of connection holders (tests/test_metrics.py holds this to the truth).
+        getters = getattr(getattr(pool, "_queue", None), "_getters", ())
+        self.waiting.labels(name).set(sum(not waiter.done() for waiter in getters))
+
+    def collect(self) -> Iterator[Metric]:
+        for gauge in self.gauges:
+            yield from gauge.collect()
+
+
+_LIVE: list[Meters] = []
+"""The apps whose sampler runs in this process, the latest last: the one ``serve_port``
+reports (a served process has one)."""
 
 
 # --- exposition ----------------------------------------------------------------------------------
@@ -294,27 +306,43 @@ def _dead_workers(path: Path) -> set[int]:
     return dead
 
 
-def registry() -> Collector:
-    """What a scrape reports: this process's registry, or every worker's."""
+class _Process(Collector):
+    """This process's metrics and an app's own: ``meters``, or while none is given the app
+    whose sampler started last."""
+
+    def __init__(self, meters: Meters | None) -> None:
+        self.meters = meters
+
+    def collect(self) -> Iterable[Metric]:
+        yield from REGISTRY.collect()
+        meters = self.meters or (_LIVE[-1] if _LIVE else None)
+        if meters is not None:
+            yield from meters.collect()
+
+
+def registry(meters: Meters | None = None) -> Collector:
+    """What a scrape reports: this process's metrics and the app's (see ``_Process``), or
+    every worker's."""
     path = os.environ.get(MULTIPROC_DIR)
     if not path:
-        return REGISTRY
+        return _Process(meters)
     workers = CollectorRegistry(auto_describe=True)
     workers.register(_Workers(path))
     return workers
 
 
-@get("/metrics", include_in_schema=False, sync_to_thread=False)
+METRICS_PATH = "/metrics"
+
+
+@get(METRICS_PATH, include_in_schema=False, sync_to_thread=False)
 def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus' text format, or OpenMetrics when `Accept` asks for it. Kept out of the
     OpenAPI contract: it is for Prometheus, whose format is its own, not for API clients."""
-    flush_requests()
-    # The pools of the application scraped (a process normally has one; tests have several).
-    observe_pool("primary", request.app.state.pool)
-    sample_reads(request.app.state.reads)
-    sample_pools()
+    meters: Meters = request.app.state.meters
+    meters.sample()
+    sample_reads(request.app.state.reads, meters)
     encode, media_type = choose_encoder(request.headers.get("accept", ""))
-    return Response(encode(registry()), media_type=media_type)
+    return Response(encode(registry(meters)), media_type=media_type)
 
 
 @contextlib.contextmanager

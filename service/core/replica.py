@@ -199,10 +199,10 @@ class Reads:
         return replica.lag_s if replica is not None and replica.up else None
 
     async def pool_for(self, scope: Scope) -> Pool:
-        position = _min_lsn(scope)
         replica = self.replica
         if replica is None:
             return self.primary
+        position = _min_lsn(scope)
         if (
             replica.usable
             and replica.pool is not None
@@ -222,6 +222,8 @@ async def read_pool(scope: Scope) -> Pool:
     configured, up, not lagging and past the request's ``Accord-Min-LSN``; else the
     primary's."""
     reads: Reads = scope["litestar_app"].state.reads
+    if reads.replica is None:  # the common case, without a second coroutine
+        return reads.primary
     return await reads.pool_for(scope)
 
 

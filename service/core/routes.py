@@ -16,7 +16,7 @@ import msgspec
 from litestar import Request, Response, Router, delete, get, patch, post, route
 from litestar.enums import HttpMethod, ScopeType
 from litestar.handlers import HTTPRouteHandler
-from litestar.middleware import ASGIMiddleware
+from litestar.middleware import ASGIMiddleware, DefineMiddleware
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, QueryParameter
@@ -46,7 +46,7 @@ from service.core.records import (
     created,
     written,
 )
-from service.core.replica import committed, read_pool
+from service.core.replica import Reads, committed, read_pool
 from service.core.responses import Encoded
 from service.core.tables import Embed, Table, page_of_existing
 
@@ -94,28 +94,39 @@ def _typed(handler: Callable[..., Any], **annotations: Any) -> Callable[..., Any
     return handler
 
 
-class ReadById(ASGIMiddleware):
+class ReadById:
     """The read by id without Litestar's per-request parameter machinery, which costs more
-    than the read itself (bench/RESULTS.md): Litestar has routed the request and parsed the
-    `{id}`; when there is nothing else to parse — no query string, at most one
-    `If-None-Match` within its documented length — this answers with the same
-    ``Table.read`` the handler calls. Anything else (`?include=`, a header the contract
-    refuses) goes on to the handler, which validates and answers it."""
+    than the read itself (bench/RESULTS.md): route middleware (a plain ASGI app: Litestar's
+    ``ASGIMiddleware`` adds a wrapper and its bypass checks to every call) in front of a
+    record's GET handler, so Litestar has routed the request and parsed the `{id}`; when
+    there is nothing else to parse — no query string, at most one `If-None-Match` within its
+    documented length — this answers with the same ``Table.read`` the handler calls. Anything
+    else (`?include=`, a header the contract refuses) goes on to the handler, which validates
+    and answers it."""
 
-    scopes = (ScopeType.HTTP,)
-
-    def __init__(self, table: Table[Any, Any]) -> None:
+    def __init__(self, app: ASGIApp, table: Table[Any, Any]) -> None:
+        self.app = app
         self.table = table
+        # The app's read pools and rendering setting, looked up at the first request of the
+        # app it serves rather than in its State at every read.
+        self.served: Any = None
+        self.reads: Reads | None = None
+        self.rendered = False
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         plain, if_none_match = _plain(scope)
         if not plain:
-            await next_app(scope, receive, send)
+            await self.app(scope, receive, send)
             return
-        pool = await read_pool(scope)
-        rendered = scope["litestar_app"].state.rendered
+        app = scope["litestar_app"]
+        if app is not self.served:
+            self.served, self.reads, self.rendered = app, app.state.reads, app.state.rendered
+        reads = self.reads
+        assert reads is not None
+        # (read_pool's choice, without its coroutine when there is no replica to choose.)
+        pool = reads.primary if reads.replica is None else await reads.pool_for(scope)
         ident: UUID = scope["path_params"]["id"]  # type: ignore[assignment]  # parsed
-        response = await self.table.read(pool, ident, if_none_match, rendered=rendered)
+        response = await self.table.read(pool, ident, if_none_match, rendered=self.rendered)
         await response(scope, receive, send)
 
 
@@ -324,7 +335,7 @@ def record_handlers(
             description=description,
             response_headers=[ETAG_HEADER],
             responses={**problem_responses(404), 304: NOT_MODIFIED},
-            middleware=[ReadById(table)],
+            middleware=[DefineMiddleware(ReadById, table=table)],
         )(getter),
         post(
             "/",

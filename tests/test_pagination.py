@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from litestar import Litestar
+from litestar.middleware import DefineMiddleware
 
 from service.core.pagination import PlainPage
 from tests.conftest import Client
@@ -109,7 +110,8 @@ def plain_collections(client: Client) -> list[str]:
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):
             if "GET" in handler.http_methods and any(
-                isinstance(m, PlainPage) for m in handler.middleware or ()
+                isinstance(m, DefineMiddleware) and m.middleware is PlainPage
+                for m in handler.middleware or ()
             ):
                 found.append(route.path)
     return found

@@ -26,8 +26,7 @@ import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.datastructures import ResponseHeader
-from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware
+from litestar.middleware import DefineMiddleware
 from litestar.params import QueryParameter
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -338,7 +337,12 @@ _PLAIN_LIMIT = re.compile(rb"[1-9][0-9]{0,2}")
 _PLAIN_CURSOR = re.compile(rb"[A-Za-z0-9_-]{1,1024}")
 
 
-class PlainPage(ASGIMiddleware):
+def plain_pages(listing: Listing[Any], default_limit: int = 50) -> DefineMiddleware:
+    """Route middleware for a public collection's list handler: ``PlainPage``."""
+    return DefineMiddleware(PlainPage, listing=listing, default_limit=default_limit)
+
+
+class PlainPage:
     """A page asked for with nothing but ``limit`` and ``cursor``, answered without Litestar's
     per-request parameter machinery (``Request``, kwargs and signature models), which cost a
     page more Python than everything else it does (as ``core.routes.ReadById`` answers a
@@ -346,18 +350,18 @@ class PlainPage(ASGIMiddleware):
     none, which this does once Litestar has routed the request. Anything else in the query
     string — a filter, a sort, a value spelt otherwise, one the contract refuses — goes on to
     the handler, which validates it; a test holds both to the same answers. Only for a public
-    collection: the handler's guards would not run."""
+    collection: the handler's guards would not run. A plain ASGI app, as ``ReadById`` is:
+    Litestar's ``ASGIMiddleware`` adds a wrapper and its bypass checks to every call."""
 
-    scopes = (ScopeType.HTTP,)
-
-    def __init__(self, listing: Listing[Any], default_limit: int = 50) -> None:
+    def __init__(self, app: ASGIApp, listing: Listing[Any], default_limit: int = 50) -> None:
+        self.app = app
         self.listing = listing
         self.default_limit = default_limit
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         asked = _plain(scope["query_string"])
         if asked is None:
-            await next_app(scope, receive, send)
+            await self.app(scope, receive, send)
             return
         limit, cursor = asked
         request: Request[Any, Any, Any] = Request(scope, receive, send)

@@ -14,9 +14,9 @@ from uuid import UUID
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, patch, post, route
-from litestar.enums import HttpMethod, ScopeType
+from litestar.enums import HttpMethod
 from litestar.handlers import HTTPRouteHandler
-from litestar.middleware import ASGIMiddleware, DefineMiddleware
+from litestar.middleware import DefineMiddleware
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, QueryParameter
@@ -144,7 +144,15 @@ def _plain(scope: Scope) -> tuple[bool, str | None]:
     return True, found
 
 
-class PlainWrite(ASGIMiddleware):
+def plain_writes(
+    body: type[msgspec.Struct],
+    write: Callable[[Scope, Any, str | None], Awaitable[Encoded[Any]]],
+) -> DefineMiddleware:
+    """Route middleware for a create or a merge patch: ``PlainWrite``."""
+    return DefineMiddleware(PlainWrite, body=body, write=write)
+
+
+class PlainWrite:
     """A create or a merge patch without Litestar's per-request parameter machinery (the
     request's kwargs, the signature model converting the body, a copy of the route handler
     for the guard), which cost a write ~300k instructions (README, "Performance"):
@@ -153,28 +161,29 @@ class PlainWrite(ASGIMiddleware):
     within its documented length, a `Content-Length` within the body limit — this runs the
     guard's checks (``auth.WRITE_CHECKS``) and the same write the handler runs. Anything
     else goes on to the handler, the body replayed, which validates and answers it as
-    always (a body Litestar's lenient conversion accepts and this refuses included)."""
-
-    scopes = (ScopeType.HTTP,)
+    always (a body Litestar's lenient conversion accepts and this refuses included). A plain
+    ASGI app, as ``ReadById`` is."""
 
     def __init__(
         self,
+        app: ASGIApp,
         body: type[msgspec.Struct],
         write: Callable[[Scope, Any, str | None], Awaitable[Encoded[Any]]],
     ) -> None:
+        self.app = app
         self.decode = msgspec.json.Decoder(body).decode
         self.write = write
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         plain, if_match = _plain_write(scope)
         if not plain:
-            await next_app(scope, receive, send)
+            await self.app(scope, receive, send)
             return
         body = await _read(receive)
         try:
             data = self.decode(body)
         except (msgspec.ValidationError, msgspec.DecodeError):
-            await next_app(scope, _replay(body, receive), send)
+            await self.app(scope, _replay(body, receive), send)
             return
         await WRITE_CHECKS(scope)
         response = await self.write(scope, data, if_match)
@@ -349,7 +358,7 @@ def record_handlers(
             responses=problem_responses(409, 422, *WRITE_STATUSES),
             guards=WRITE,
             security=WRITE_SECURITY,
-            middleware=[PlainWrite(table.create, create_plain)],
+            middleware=[plain_writes(table.create, create_plain)],
         )(
             _typed(
                 create_record,
@@ -374,7 +383,7 @@ def record_handlers(
             responses=problem_responses(404, 409, 412, 422, *WRITE_STATUSES),
             guards=WRITE,
             security=WRITE_SECURITY,
-            middleware=[PlainWrite(patch_type, update_plain)],
+            middleware=[plain_writes(patch_type, update_plain)],
         )(
             _typed(
                 update_record,

@@ -16,7 +16,7 @@ from service.core.pagination import (
     CursorParam,
     Limit,
     Page,
-    PlainPage,
+    plain_pages,
     standard_sorts,
 )
 from service.core.params import DateFrom, DateTo, DisputedQuery, NameQuery, UpdatedSince
@@ -157,7 +157,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"terms": "Each side releases 1,000 prisoners of
     summary="List agreements",
     description="Filter by round, negotiation, kind, stage, signatory, title and a date "
     "range on the agreed date (`from`/`to` may be partial). Cursor-paginated.",
-    middleware=[PlainPage(LISTING)],
+    middleware=[plain_pages(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

@@ -20,7 +20,7 @@ from service.core.pagination import (
     CursorParam,
     Limit,
     Page,
-    PlainPage,
+    plain_pages,
     standard_sorts,
 )
 from service.core.params import DisputedQuery, UpdatedSince
@@ -162,7 +162,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"note": "Said on Telegram."}
     summary="List claims",
     description="Filter by subject, predicate, object, stance, statement and claimant. "
     "Cursor-paginated.",
-    middleware=[PlainPage(LISTING)],
+    middleware=[plain_pages(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

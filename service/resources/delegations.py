@@ -17,7 +17,7 @@ from service.core.pagination import (
     CursorParam,
     Limit,
     Page,
-    PlainPage,
+    plain_pages,
     standard_sorts,
 )
 from service.core.params import DisputedQuery, UpdatedSince
@@ -164,7 +164,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"note": "Reported by Anadolu Agency."}
     summary="List delegations",
     description="Filter by negotiation, party, or an official among the members (in any "
     "role, at any time). Cursor-paginated.",
-    middleware=[PlainPage(LISTING)],
+    middleware=[plain_pages(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

@@ -17,7 +17,7 @@ from service.core.pagination import (
     CursorParam,
     Limit,
     Page,
-    PlainPage,
+    plain_pages,
     standard_sorts,
 )
 from service.core.params import DateFrom, DateTo, DisputedQuery, UpdatedSince
@@ -159,7 +159,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"note": "Received by the Coordination Headquart
     summary="List exchanges",
     description="Filter by kind, from-party, to-party, agreement, negotiation, series and a "
     "date range (`from`/`to` may be partial). Cursor-paginated.",
-    middleware=[PlainPage(LISTING)],
+    middleware=[plain_pages(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

@@ -23,8 +23,8 @@ from service.core.pagination import (
     Limit,
     Listing,
     Page,
-    PlainPage,
     SortKey,
+    plain_pages,
     standard_sorts,
 )
 from service.core.params import DisputedQuery, NameQuery, UpdatedSince
@@ -240,7 +240,7 @@ VERSION_EXAMPLE: dict[str, Any] = {
     summary="List memoranda",
     description="Filter by negotiation, author, status, round (exchanged at it or on its "
     "agenda) and title. Cursor-paginated.",
-    middleware=[PlainPage(LISTING)],
+    middleware=[plain_pages(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

@@ -17,7 +17,7 @@ from service.core.pagination import (
     CursorParam,
     Limit,
     Page,
-    PlainPage,
+    plain_pages,
     standard_sorts,
 )
 from service.core.params import DateFrom, DateTo, DisputedQuery, NameQuery, UpdatedSince
@@ -164,7 +164,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"status": "suspended"}
     summary="List negotiations",
     description="Filter by party, mediator, status, title and a date range (negotiations "
     "under way at some time in it; `from`/`to` may be partial). Cursor-paginated.",
-    middleware=[PlainPage(LISTING)],
+    middleware=[plain_pages(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

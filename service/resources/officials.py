@@ -16,7 +16,7 @@ from service.core.pagination import (
     CursorParam,
     Limit,
     Page,
-    PlainPage,
+    plain_pages,
     standard_sorts,
 )
 from service.core.params import DisputedQuery, NameQuery, UpdatedSince, WikidataQuery
@@ -110,7 +110,7 @@ PATCH_EXAMPLE: dict[str, Any] = {
     description="`name` matches the name and every other name in any script, ignoring case "
     "and accents and tolerating small spelling differences: `Medinskiy`, `Мединский` and "
     "`medinsky` all find Vladimir Medinsky. Cursor-paginated.",
-    middleware=[PlainPage(LISTING)],
+    middleware=[plain_pages(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

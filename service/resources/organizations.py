@@ -16,7 +16,7 @@ from service.core.pagination import (
     CursorParam,
     Limit,
     Page,
-    PlainPage,
+    plain_pages,
     standard_sorts,
 )
 from service.core.params import CountryQuery, DisputedQuery, NameQuery, UpdatedSince
@@ -113,7 +113,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"note": "Reported by Ukrainska Pravda.", "count
     summary="List organizations",
     description="Filter by kind, parent, country or name (any name or spelling, in any "
     "script, ignoring case and accents, tolerating small misspellings). Cursor-paginated.",
-    middleware=[PlainPage(LISTING)],
+    middleware=[plain_pages(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

@@ -16,7 +16,7 @@ from service.core.pagination import (
     CursorParam,
     Limit,
     Page,
-    PlainPage,
+    plain_pages,
     standard_sorts,
 )
 from service.core.params import DisputedQuery, NameQuery, UpdatedSince
@@ -99,7 +99,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"note": "Appointed and dismissed by the Verkhov
     summary="List posts",
     description="Filter by organization, one-holder or not, and title (substring or close "
     "spelling, ignoring case and accents). Cursor-paginated.",
-    middleware=[PlainPage(LISTING)],
+    middleware=[plain_pages(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

@@ -17,8 +17,8 @@ from service.core.pagination import (
     CursorParam,
     Limit,
     Page,
-    PlainPage,
     SortKey,
+    plain_pages,
     standard_sorts,
 )
 from service.core.params import DateFrom, DateTo, DisputedQuery, UpdatedSince
@@ -151,7 +151,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"status": "effective", "effective_date": "2025-
     "date (effective, else announced); `from`/`to` may be partial (`to=2025` means through "
     "2025-12-31). `sort=date` orders chronologically (changes with a date only). "
     "Cursor-paginated.",
-    middleware=[PlainPage(LISTING)],
+    middleware=[plain_pages(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

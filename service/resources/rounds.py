@@ -17,8 +17,8 @@ from service.core.pagination import (
     CursorParam,
     Limit,
     Page,
-    PlainPage,
     SortKey,
+    plain_pages,
     standard_sorts,
 )
 from service.core.params import CountryQuery, DateFrom, DateTo, DisputedQuery, UpdatedSince
@@ -237,7 +237,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"status": "postponed", "note": "Awaiting Ukrain
     description="Filter by negotiation, status, venue country and a date range (rounds "
     "under way at some time in it; `from`/`to` may be partial). `sort=ordinal` lists each "
     "negotiation's rounds in order. Cursor-paginated.",
-    middleware=[PlainPage(LISTING)],
+    middleware=[plain_pages(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

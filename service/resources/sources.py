@@ -18,8 +18,8 @@ from service.core.pagination import (
     Limit,
     Listing,
     Page,
-    PlainPage,
     SortKey,
+    plain_pages,
     standard_sorts,
 )
 from service.core.params import DateFrom, DateTo, DisputedQuery, NameQuery, UpdatedSince
@@ -168,7 +168,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"retrieved_date": "2025-07-20"}
     summary="List sources",
     description="Filter by outlet, official, language, URL, title and a published-date range "
     "(`from`/`to` may be partial). Cursor-paginated.",
-    middleware=[PlainPage(LISTING)],
+    middleware=[plain_pages(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

@@ -16,7 +16,7 @@ from service.core.pagination import (
     CursorParam,
     Limit,
     Page,
-    PlainPage,
+    plain_pages,
     standard_sorts,
 )
 from service.core.params import DateFrom, DateTo, DisputedQuery, UpdatedSince
@@ -155,7 +155,7 @@ PATCH_EXAMPLE: dict[str, Any] = {"note": "As reported by Anadolu Agency."}
     summary="List statements",
     description="Filter by speaker (official or organization), occasion, a record the "
     "statement is about, and a date range (`from`/`to` may be partial). Cursor-paginated.",
-    middleware=[PlainPage(LISTING)],
+    middleware=[plain_pages(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

@@ -19,8 +19,8 @@ from service.core.pagination import (
     Limit,
     Listing,
     Page,
-    PlainPage,
     SortKey,
+    plain_pages,
 )
 from service.core.params import DateFrom, DateTo
 from service.core.problems import problem_responses
@@ -132,7 +132,7 @@ LISTING = Listing(
     "denying, says fall under one; role changes of its delegates; statements about any of "
     "these or making such a claim), party (an organization or any organization under it), "
     "official, kind, date range. Cursor-paginated; pages stay stable when items share a date.",
-    middleware=[PlainPage(LISTING)],
+    middleware=[plain_pages(LISTING)],
     response_headers=PAGE_HEADERS,
     responses=problem_responses(422),
 )

@@ -159,8 +159,11 @@ def one_connection(slow_url: str) -> Iterator[Client]:
 
 @pytest.fixture(scope="module")
 def patient(slow_url: str) -> Iterator[Client]:
-    """An app with a pool of one connection and the default statement timeout."""
-    settings = Settings(database_url=slow_url, pool_min_size=1, pool_max_size=1)
+    """An app with a pool of one connection and the default statement timeout, and no webhook
+    deliveries (their worker's polls would queue for that connection too)."""
+    settings = Settings(
+        database_url=slow_url, pool_min_size=1, pool_max_size=1, webhook_concurrency=0
+    )
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 
@@ -229,7 +232,10 @@ def test_the_pool_gauges_show_connections_in_use_and_requests_waiting(
         scraped = ""
         for _ in range(100):  # 10 s at most: the readers' threads start when the machine lets them
             scraped = scrape(one_connection)
-            if value(scraped, "accord_db_pool_waiting", pool="primary") == 1:
+            if (
+                value(scraped, "accord_db_pool_waiting", pool="primary") == 1
+                and value(scraped, "accord_requests_in_progress", app_name="accord") == 2
+            ):
                 break
             time.sleep(0.1)
         assert value(scraped, "accord_db_pool_waiting", pool="primary") == 1

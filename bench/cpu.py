@@ -5,6 +5,7 @@ from the processes themselves, much less::
 
     .venv/bin/python -m bench.cpu                   # 100k rows, 10 s a scenario
     .venv/bin/python -m bench.cpu --rows 20000 --seconds 3
+    .venv/bin/python -m bench.cpu --floor           # the floor's costs too, and Accord's over them
 
 Its own database (``accord_bench_cpu_<pid>_<random>``, dropped at the end), one uvicorn worker,
 wrk with 8 connections (enough to keep the worker busy; more only queue). PostgreSQL's share is
@@ -84,7 +85,7 @@ def _postgres_cpu(pids: list[int]) -> dict[int, float]:
     return spent
 
 
-def measure(url: str, seconds: float) -> list[Cost]:
+def measure(url: str, seconds: float, app: str = "service.asgi:app") -> list[Cost]:
     samples = asyncio.run(_samples(url))
     by_id = [f"/v1/officials/{ident}" for ident in samples["ids"]]
     scenarios = {
@@ -97,7 +98,7 @@ def measure(url: str, seconds: float) -> list[Cost]:
     port = free_port()
     costs = []
     # One worker: uvicorn runs it in the process it starts, no supervisor.
-    with server("service.asgi:app", url, port, 1) as worker:
+    with server(app, url, port, 1) as worker:
         base = f"http://127.0.0.1:{port}"
         for scenario, paths in scenarios.items():
             # Warm up: the pool grows to its size, plans and caches settle.
@@ -130,6 +131,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cpu", description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="measure the floor (bench/floor.py) too: where Accord's extra CPU a request goes",
+    )
     args = parser.parse_args()
     host = asyncio.run(
         embedded.find_server(os.environ.get("ACCORD_DATABASE_URL"), default_data_dir())
@@ -140,6 +146,7 @@ def main() -> None:
         url, _ = asyncio.run(prepare(host, database, args.rows))
         print(HEADER, file=sys.stderr)
         costs = measure(url, args.seconds)
+        floors = measure(url, args.seconds, "bench.floor:app") if args.floor else []
     finally:
         asyncio.run(embedded.drop_database(host, database))
     print(
@@ -149,6 +156,14 @@ def main() -> None:
     print(HEADER)
     for cost in costs:
         print(cost.line())
+    for floor in floors:
+        print(floor.line().replace("| ", "| floor ", 1))
+    for cost, floor in zip(costs, floors, strict=False):  # (none without --floor)
+        print(
+            f"{cost.scenario}: Accord's CPU a request over the floor's — API "
+            f"{cost.api_ms / floor.api_ms:.2f}x, "
+            f"PostgreSQL {cost.postgres_ms / floor.postgres_ms:.2f}x"
+        )
 
 
 if __name__ == "__main__":

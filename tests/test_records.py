@@ -96,7 +96,7 @@ def test_a_read_asks_everything_on_one_connection(database_url: str) -> None:
         watched = OneConnection(pool)
         try:
             response = await officials.TABLE.read(
-                cast(Pool, watched), uuid.UUID(ids.MEDINSKY), '"0"', rendered=True
+                cast(Pool, watched), uuid.UUID(ids.MEDINSKY), '"0"'
             )
         finally:
             await pool.close()

@@ -107,11 +107,10 @@ class ReadById:
     def __init__(self, app: ASGIApp, table: Table[Any, Any]) -> None:
         self.app = app
         self.table = table
-        # The app's read pools and rendering setting, looked up at the first request of the
-        # app it serves rather than in its State at every read.
+        # The app's read pools, looked up at the first request of the app it serves rather
+        # than in its State at every read.
         self.served: Any = None
         self.reads: Reads | None = None
-        self.rendered = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         plain, if_none_match = _plain(scope)
@@ -120,13 +119,13 @@ class ReadById:
             return
         app = scope["litestar_app"]
         if app is not self.served:
-            self.served, self.reads, self.rendered = app, app.state.reads, app.state.rendered
+            self.served, self.reads = app, app.state.reads
         reads = self.reads
         assert reads is not None
         # (read_pool's choice, without its coroutine when there is no replica to choose.)
         pool = reads.primary if reads.replica is None else await reads.pool_for(scope)
         ident: UUID = scope["path_params"]["id"]  # type: ignore[assignment]  # parsed
-        response = await self.table.read(pool, ident, if_none_match, rendered=self.rendered)
+        response = await self.table.read(pool, ident, if_none_match)
         await response(scope, receive, send)
 
 
@@ -261,9 +260,7 @@ def record_handlers(
     async def get_record(
         request: Request[Any, Any, Any], id: RecordId, if_none_match: IfNoneMatch = None
     ) -> Any:
-        return await table.read(
-            await read_pool(request.scope), id, if_none_match, rendered=request.app.state.rendered
-        )
+        return await table.read(await read_pool(request.scope), id, if_none_match)
 
     async def get_record_with(
         request: Request[Any, Any, Any],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import threading
@@ -115,6 +116,20 @@ async def _background(job: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
+
+
+@contextmanager
+def _start_up_frozen() -> Iterator[None]:
+    """What start-up made (the app, its routes and schemas, the modules) lives as long as the
+    app: out of the collector's sight, a full collection while requests run scans only what
+    they made (`bench --quick`, one run each, a quiet machine: a read by id's p99 at 32
+    connections 22.4 → 11.8 ms, the floor's 7.6 and 9.6 ms). Collectable again once the app
+    is done (tests make many apps in one process)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @contextmanager
@@ -240,7 +255,7 @@ def create_app(settings: Settings | None = None, *, measured: bool = True) -> Li
                 if settings.webhook_concurrency:
                     deliverer = Deliverer(pool, settings, changes.WEBHOOK_FEED)
                     await jobs.enter_async_context(_background(deliverer.run()))
-                with _on_stop_signal(tail.stop):
+                with _start_up_frozen(), _on_stop_signal(tail.stop):
                     yield
                 log.info("shutdown")
         finally:

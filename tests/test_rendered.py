@@ -185,8 +185,10 @@ def test_filtered_pages_answer_alike_both_ways(
 def test_every_read_by_id_answers_alike_both_ways(
     client: Client, general: Client, admin: str, awkward: dict[str, str], path: str
 ) -> None:
-    """A record as PostgreSQL renders it is the record msgspec encodes, ETag and all: the
-    first records of every collection, the awkward official, and a 304 and a 404 by id."""
+    """A read by id answers the same with pages rendered by PostgreSQL or not (a read by id is
+    msgspec's JSON either way: `Table.read` says why), ETag and all, and is the very record its
+    collection's rendered page lists: the first records of every collection, the awkward
+    official, and a 304 and a 404 by id."""
     if path in ("/v1/search", "/v1/timeline", "/v1/keys", "/v1/webhooks"):
         return  # not records read by id here
     page = client.get(path, params={"limit": "5"}).json()
@@ -194,9 +196,11 @@ def test_every_read_by_id_answers_alike_both_ways(
     if path == "/v1/officials":
         idents.append(awkward["official"])
     assert idents, path
+    listed = {item["id"]: item for item in page["items"]}
     for ident in idents:
         body = same(client, general, f"{path}/{ident}", {}, admin)
         assert body["id"] == ident
+        assert listed.get(ident, body) == body
         tag = client.get(f"{path}/{ident}").headers["etag"]
         for headers in ({"If-None-Match": tag}, {"If-None-Match": '"0"'}):
             fast = client.get(f"{path}/{ident}", headers=headers)

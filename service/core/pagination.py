@@ -24,15 +24,16 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
-from litestar import Request, Response
+from litestar import Request, Response, get
 from litestar.datastructures import ResponseHeader
+from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import DefineMiddleware
 from litestar.params import QueryParameter
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service.core import bulk, rendered
 from service.core.database import AnyConnection
-from service.core.problems import FieldError, ProblemError
+from service.core.problems import FieldError, ProblemError, problem_responses
 from service.core.replica import read_pool
 from service.core.responses import Encoded
 
@@ -337,21 +338,33 @@ _PLAIN_LIMIT = re.compile(rb"[1-9][0-9]{0,2}")
 _PLAIN_CURSOR = re.compile(rb"[A-Za-z0-9_-]{1,1024}")
 
 
-def plain_pages(listing: Listing[Any], default_limit: int = 50) -> DefineMiddleware:
-    """Route middleware for a public collection's list handler: ``PlainPage``."""
-    return DefineMiddleware(PlainPage, listing=listing, default_limit=default_limit)
+def public_collection(
+    listing: Listing[Any], *, default_limit: int = 50, **config: Any
+) -> Callable[[Callable[..., Any]], HTTPRouteHandler]:
+    """``GET /`` of a public collection, ``listing``'s pages: its page headers, its 422
+    problem, and ``PlainPage`` in front of the handler; ``config`` is the rest of Litestar's
+    ``get`` (the operation id, summary and description)."""
+    return get(
+        "/",
+        middleware=[DefineMiddleware(PlainPage, listing=listing, default_limit=default_limit)],
+        response_headers=PAGE_HEADERS,
+        responses=problem_responses(422),
+        **config,
+    )
 
 
 class PlainPage:
     """A page asked for with nothing but ``limit`` and ``cursor``, answered without Litestar's
     per-request parameter machinery (``Request``, kwargs and signature models), which cost a
-    page more Python than everything else it does (as ``core.routes.ReadById`` answers a
-    read by id): the handler would find every filter absent and call ``Listing.page`` with
-    none, which this does once Litestar has routed the request. Anything else in the query
-    string — a filter, a sort, a value spelt otherwise, one the contract refuses — goes on to
-    the handler, which validates it; a test holds both to the same answers. Only for a public
-    collection: the handler's guards would not run. A plain ASGI app, as ``ReadById`` is:
-    Litestar's ``ASGIMiddleware`` adds a wrapper and its bypass checks to every call."""
+    page more Python than everything else it does: the handler would find every filter
+    absent and call ``Listing.page`` with none, which this does once Litestar has routed the
+    request. Anything else in the query string — a filter, a sort, a value spelt otherwise,
+    one the contract refuses — goes on to the handler, which validates it; a test holds both
+    to the same answers. Only for a public collection: the handler's guards would not run.
+    Route middleware, not in front of the router as ``core.routes.ReadsById`` is: a
+    collection's path is one the router has seen (routing a read by id's new path every time
+    is much of what that saves). A plain ASGI app: Litestar's ``ASGIMiddleware`` adds a
+    wrapper and its bypass checks to every call."""
 
     def __init__(self, app: ASGIApp, listing: Listing[Any], default_limit: int = 50) -> None:
         self.app = app

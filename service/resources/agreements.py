@@ -8,19 +8,17 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Request, Response
 from litestar.params import QueryParameter
 
 from service.core.pagination import (
-    PAGE_HEADERS,
     CursorParam,
     Limit,
     Page,
-    plain_pages,
+    public_collection,
     standard_sorts,
 )
 from service.core.params import DateFrom, DateTo, DisputedQuery, NameQuery, UpdatedSince
-from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import ResourceRouter, record_handlers
 from service.core.tables import TITLE_MATCHES, Link, Table, record_filters
@@ -151,15 +149,12 @@ PATCH_EXAMPLE: dict[str, Any] = {"terms": "Each side releases 1,000 prisoners of
 # --- handlers ----------------------------------------------------------------------------------
 
 
-@get(
-    "/",
+@public_collection(
+    LISTING,
     operation_id="listAgreements",
     summary="List agreements",
     description="Filter by round, negotiation, kind, stage, signatory, title and a date "
     "range on the agreed date (`from`/`to` may be partial). Cursor-paginated.",
-    middleware=[plain_pages(LISTING)],
-    response_headers=PAGE_HEADERS,
-    responses=problem_responses(422),
 )
 async def list_agreements(
     request: Request[Any, Any, Any],

@@ -11,20 +11,18 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Request, Response
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import QueryParameter
 
 from service.core.pagination import (
-    PAGE_HEADERS,
     CursorParam,
     Limit,
     Page,
-    plain_pages,
+    public_collection,
     standard_sorts,
 )
 from service.core.params import DisputedQuery, UpdatedSince
-from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import ResourceRouter, record_handlers, sub_collection
 from service.core.tables import Table, record_filters
@@ -156,15 +154,12 @@ PATCH_EXAMPLE: dict[str, Any] = {"note": "Said on Telegram."}
 # --- handlers ----------------------------------------------------------------------------------
 
 
-@get(
-    "/",
+@public_collection(
+    LISTING,
     operation_id="listClaims",
     summary="List claims",
     description="Filter by subject, predicate, object, stance, statement and claimant. "
     "Cursor-paginated.",
-    middleware=[plain_pages(LISTING)],
-    response_headers=PAGE_HEADERS,
-    responses=problem_responses(422),
 )
 async def list_claims(
     request: Request[Any, Any, Any],

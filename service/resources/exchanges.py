@@ -9,19 +9,17 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Request, Response
 from litestar.params import QueryParameter
 
 from service.core.pagination import (
-    PAGE_HEADERS,
     CursorParam,
     Limit,
     Page,
-    plain_pages,
+    public_collection,
     standard_sorts,
 )
 from service.core.params import DateFrom, DateTo, DisputedQuery, UpdatedSince
-from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import ResourceRouter, record_handlers
 from service.core.tables import Table, record_filters
@@ -153,15 +151,12 @@ PATCH_EXAMPLE: dict[str, Any] = {"note": "Received by the Coordination Headquart
 # --- handlers ----------------------------------------------------------------------------------
 
 
-@get(
-    "/",
+@public_collection(
+    LISTING,
     operation_id="listExchanges",
     summary="List exchanges",
     description="Filter by kind, from-party, to-party, agreement, negotiation, series and a "
     "date range (`from`/`to` may be partial). Cursor-paginated.",
-    middleware=[plain_pages(LISTING)],
-    response_headers=PAGE_HEADERS,
-    responses=problem_responses(422),
 )
 async def list_exchanges(
     request: Request[Any, Any, Any],

@@ -18,13 +18,12 @@ from service.core.auth import WRITE, WRITE_SECURITY
 from service.core.database import pool_of, transaction
 from service.core.idempotency import REPLAYED_HEADER, IdempotencyKey, remember, replay
 from service.core.pagination import (
-    PAGE_HEADERS,
     CursorParam,
     Limit,
     Listing,
     Page,
     SortKey,
-    plain_pages,
+    public_collection,
     standard_sorts,
 )
 from service.core.params import DisputedQuery, NameQuery, UpdatedSince
@@ -234,15 +233,12 @@ VERSION_EXAMPLE: dict[str, Any] = {
 # --- handlers ----------------------------------------------------------------------------------
 
 
-@get(
-    "/",
+@public_collection(
+    LISTING,
     operation_id="listMemoranda",
     summary="List memoranda",
     description="Filter by negotiation, author, status, round (exchanged at it or on its "
     "agenda) and title. Cursor-paginated.",
-    middleware=[plain_pages(LISTING)],
-    response_headers=PAGE_HEADERS,
-    responses=problem_responses(422),
 )
 async def list_memoranda(
     request: Request[Any, Any, Any],

@@ -8,19 +8,17 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Request, Response
 from litestar.params import QueryParameter
 
 from service.core.pagination import (
-    PAGE_HEADERS,
     CursorParam,
     Limit,
     Page,
-    plain_pages,
+    public_collection,
     standard_sorts,
 )
 from service.core.params import DisputedQuery, NameQuery, UpdatedSince, WikidataQuery
-from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import ResourceRouter, record_handlers, sub_collection
 from service.core.tables import NAME_MATCHES, Table, record_filters
@@ -103,16 +101,13 @@ PATCH_EXAMPLE: dict[str, Any] = {
 # --- handlers ----------------------------------------------------------------------------------
 
 
-@get(
-    "/",
+@public_collection(
+    LISTING,
     operation_id="listOfficials",
     summary="List officials",
     description="`name` matches the name and every other name in any script, ignoring case "
     "and accents and tolerating small spelling differences: `Medinskiy`, `Мединский` and "
     "`medinsky` all find Vladimir Medinsky. Cursor-paginated.",
-    middleware=[plain_pages(LISTING)],
-    response_headers=PAGE_HEADERS,
-    responses=problem_responses(422),
 )
 async def list_officials(
     request: Request[Any, Any, Any],

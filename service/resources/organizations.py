@@ -8,19 +8,17 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Request, Response
 from litestar.params import QueryParameter
 
 from service.core.pagination import (
-    PAGE_HEADERS,
     CursorParam,
     Limit,
     Page,
-    plain_pages,
+    public_collection,
     standard_sorts,
 )
 from service.core.params import CountryQuery, DisputedQuery, NameQuery, UpdatedSince
-from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import ResourceRouter, record_handlers
 from service.core.tables import NAME_MATCHES, Table, record_filters
@@ -107,15 +105,12 @@ PATCH_EXAMPLE: dict[str, Any] = {"note": "Reported by Ukrainska Pravda.", "count
 # --- handlers ----------------------------------------------------------------------------------
 
 
-@get(
-    "/",
+@public_collection(
+    LISTING,
     operation_id="listOrganizations",
     summary="List organizations",
     description="Filter by kind, parent, country or name (any name or spelling, in any "
     "script, ignoring case and accents, tolerating small misspellings). Cursor-paginated.",
-    middleware=[plain_pages(LISTING)],
-    response_headers=PAGE_HEADERS,
-    responses=problem_responses(422),
 )
 async def list_organizations(
     request: Request[Any, Any, Any],

@@ -16,7 +16,7 @@ from service.core.pagination import (
     CursorParam,
     Limit,
     Page,
-    plain_pages,
+    public_collection,
     standard_sorts,
 )
 from service.core.params import DisputedQuery, NameQuery, UpdatedSince
@@ -93,15 +93,12 @@ PATCH_EXAMPLE: dict[str, Any] = {"note": "Appointed and dismissed by the Verkhov
 # --- handlers ----------------------------------------------------------------------------------
 
 
-@get(
-    "/",
+@public_collection(
+    LISTING,
     operation_id="listPosts",
     summary="List posts",
     description="Filter by organization, one-holder or not, and title (substring or close "
     "spelling, ignoring case and accents). Cursor-paginated.",
-    middleware=[plain_pages(LISTING)],
-    response_headers=PAGE_HEADERS,
-    responses=problem_responses(422),
 )
 async def list_posts(
     request: Request[Any, Any, Any],

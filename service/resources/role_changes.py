@@ -9,20 +9,18 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Request, Response
 from litestar.params import QueryParameter
 
 from service.core.pagination import (
-    PAGE_HEADERS,
     CursorParam,
     Limit,
     Page,
     SortKey,
-    plain_pages,
+    public_collection,
     standard_sorts,
 )
 from service.core.params import DateFrom, DateTo, DisputedQuery, UpdatedSince
-from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import ResourceRouter, record_handlers
 from service.core.tables import Table, record_filters
@@ -143,17 +141,14 @@ PATCH_EXAMPLE: dict[str, Any] = {"status": "effective", "effective_date": "2025-
 # --- handlers ----------------------------------------------------------------------------------
 
 
-@get(
-    "/",
+@public_collection(
+    LISTING,
     operation_id="listRoleChanges",
     summary="List role changes",
     description="Filter by official, post, kind, status and a date range on the change's "
     "date (effective, else announced); `from`/`to` may be partial (`to=2025` means through "
     "2025-12-31). `sort=date` orders chronologically (changes with a date only). "
     "Cursor-paginated.",
-    middleware=[plain_pages(LISTING)],
-    response_headers=PAGE_HEADERS,
-    responses=problem_responses(422),
 )
 async def list_role_changes(
     request: Request[Any, Any, Any],

@@ -9,20 +9,18 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Request, Response
 from litestar.params import QueryParameter
 
 from service.core.pagination import (
-    PAGE_HEADERS,
     CursorParam,
     Limit,
     Page,
     SortKey,
-    plain_pages,
+    public_collection,
     standard_sorts,
 )
 from service.core.params import CountryQuery, DateFrom, DateTo, DisputedQuery, UpdatedSince
-from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import ResourceRouter, record_handlers
 from service.core.tables import Link, Table, record_filters
@@ -230,16 +228,13 @@ PATCH_EXAMPLE: dict[str, Any] = {"status": "postponed", "note": "Awaiting Ukrain
 # --- handlers ----------------------------------------------------------------------------------
 
 
-@get(
-    "/",
+@public_collection(
+    LISTING,
     operation_id="listRounds",
     summary="List rounds",
     description="Filter by negotiation, status, venue country and a date range (rounds "
     "under way at some time in it; `from`/`to` may be partial). `sort=ordinal` lists each "
     "negotiation's rounds in order. Cursor-paginated.",
-    middleware=[plain_pages(LISTING)],
-    response_headers=PAGE_HEADERS,
-    responses=problem_responses(422),
 )
 async def list_rounds(
     request: Request[Any, Any, Any],

@@ -9,21 +9,19 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Request, Response
 from litestar.params import QueryParameter
 
 from service.core.pagination import (
-    PAGE_HEADERS,
     CursorParam,
     Limit,
     Listing,
     Page,
     SortKey,
-    plain_pages,
+    public_collection,
     standard_sorts,
 )
 from service.core.params import DateFrom, DateTo, DisputedQuery, NameQuery, UpdatedSince
-from service.core.problems import problem_responses
 from service.core.records import patch_of
 from service.core.routes import ResourceRouter, record_handlers, sub_collection
 from service.core.tables import TITLE_MATCHES, Table, record_filters, row_to
@@ -162,15 +160,12 @@ PATCH_EXAMPLE: dict[str, Any] = {"retrieved_date": "2025-07-20"}
 # --- handlers ----------------------------------------------------------------------------------
 
 
-@get(
-    "/",
+@public_collection(
+    LISTING,
     operation_id="listSources",
     summary="List sources",
     description="Filter by outlet, official, language, URL, title and a published-date range "
     "(`from`/`to` may be partial). Cursor-paginated.",
-    middleware=[plain_pages(LISTING)],
-    response_headers=PAGE_HEADERS,
-    responses=problem_responses(422),
 )
 async def list_sources(
     request: Request[Any, Any, Any],

@@ -10,20 +10,18 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Request, Response
 from litestar.params import QueryParameter
 
 from service.core.pagination import (
-    PAGE_HEADERS,
     CursorParam,
     Limit,
     Listing,
     Page,
     SortKey,
-    plain_pages,
+    public_collection,
 )
 from service.core.params import DateFrom, DateTo
-from service.core.problems import problem_responses
 from service.core.routes import ResourceRouter
 from service.core.tables import row_to
 from service.core.types import PartialDate, date_range
@@ -121,8 +119,8 @@ LISTING = Listing(
 # --- handlers ----------------------------------------------------------------------------------
 
 
-@get(
-    "/",
+@public_collection(
+    LISTING,
     operation_id="listTimeline",
     summary="The timeline",
     description="Role changes, rounds, memorandum versions, agreements, exchanges and "
@@ -132,9 +130,6 @@ LISTING = Listing(
     "denying, says fall under one; role changes of its delegates; statements about any of "
     "these or making such a claim), party (an organization or any organization under it), "
     "official, kind, date range. Cursor-paginated; pages stay stable when items share a date.",
-    middleware=[plain_pages(LISTING)],
-    response_headers=PAGE_HEADERS,
-    responses=problem_responses(422),
 )
 async def list_timeline(
     request: Request[Any, Any, Any],

@@ -117,7 +117,10 @@ def server(
     workers: int,
     kind: str = "uvicorn",
     env: dict[str, str] | None = None,
+    wrapper: list[str] | None = None,
 ) -> Iterator[psutil.Process]:
+    """The server of ``app`` on ``port``, ready; ``wrapper`` runs it under another program
+    (``bench.served``: valgrind)."""
     env = {**os.environ, "ACCORD_DATABASE_URL": url, "ACCORD_LOG_LEVEL": "WARNING", **(env or {})}
     listen = [
         "--host",
@@ -145,9 +148,9 @@ def server(
             "--no-access-log",
             "--no-proxy-headers",
         ]
-    process = subprocess.Popen(command, env=env)
+    process = subprocess.Popen([*(wrapper or []), *command], env=env)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + (300 if wrapper else 60)
         while True:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/officials/x", timeout=1)
@@ -288,6 +291,77 @@ def compression_lines(rows: list[Row], sizes: dict[str, tuple[int, str]]) -> lis
     return lines
 
 
+def _go(
+    wrk: str, options: Options, port: int, method: str, paths: list[str], **kwargs: Any
+) -> load.Result:
+    """One wrk run of a scenario against the server on ``port``."""
+    return load.run(
+        wrk,
+        f"http://127.0.0.1:{port}",
+        method,
+        paths,
+        seconds=options.seconds,
+        connections=options.connections,
+        **kwargs,
+    )
+
+
+def _warm_up(wrk: str, options: Options, port: int, paths: list[str]) -> None:
+    """Connections opened, statements prepared, caches filled, before anything counts."""
+    load.run(
+        wrk,
+        f"http://127.0.0.1:{port}",
+        "GET",
+        paths,
+        seconds=max(1, int(options.seconds / 2)),
+        connections=options.connections,
+    )
+
+
+SIZE_SCENARIOS = ("list_page", "list_page_200", "timeline_page")
+"""Pages whose cost must not grow with their table: measured again, in the same run, on a
+database a tenth the size (``table_size``)."""
+
+
+def table_size(options: Options, host: str, database: str, rows: int) -> list[Row]:
+    """``SIZE_SCENARIOS`` on a database of ``rows`` rows (made for this and dropped after),
+    one worker, rounds alternating floor and Accord as in ``measure``."""
+    url, _ = asyncio.run(prepare(host, database, rows))
+    measured = []
+    try:
+        samples = asyncio.run(_samples(url))
+        wrk = load.ensure_wrk()
+        scenarios = [s for s in read_scenarios(samples) if s[0] in SIZE_SCENARIOS]
+        with server("service.asgi:app", url, 8808, 1), server("bench.floor:app", url, 8809, 1):
+            for port in (8808, 8809):
+                _warm_up(wrk, options, port, [paths[0] for _, _, paths, _, _ in scenarios])
+            for name, method, paths, kwargs, _ in scenarios:
+                row = Row(name, 1, [], [])
+                for _ in range(max(1, options.rounds // 2)):
+                    row.floor.append(_go(wrk, options, 8809, method, paths, **kwargs))
+                    row.accord.append(_go(wrk, options, 8808, method, paths, **kwargs))
+                measured.append(row)
+                print(f"at {rows:,} rows: {format_row(row)}", file=sys.stderr)
+    finally:
+        asyncio.run(embedded.drop_database(host, database))
+    return measured
+
+
+def size_lines(rows: list[Row], big: int, small_rows: list[Row], small: int) -> list[str]:
+    """Whether a page costs the same on a table ten times the size."""
+    lines = []
+    rps = "requests_per_second"
+    for small_row in small_rows:
+        row = next(r for r in rows if r.scenario == small_row.scenario and r.workers == 1)
+        speed = row.median(row.accord, rps) / small_row.median(small_row.accord, rps)
+        floor = row.median(row.floor, rps) / small_row.median(small_row.floor, rps)
+        lines.append(
+            f"{row.scenario} cost flat in table size, 1 worker: at {big:,} rows it answers "
+            f"{speed:.2f}x the requests a second it answers at {small:,} (the floor {floor:.2f}x)"
+        )
+    return lines
+
+
 def measure(
     options: Options, url: str, samples: dict[str, Any]
 ) -> tuple[list[Row], dict[str, Any], dict[str, tuple[int, str]]]:
@@ -299,15 +373,7 @@ def measure(
     by_id = [f"/v1/officials/{ident}" for ident in ids]
 
     def go(port: int, method: str, paths: list[str], **kwargs: Any) -> load.Result:
-        return load.run(
-            wrk,
-            f"http://127.0.0.1:{port}",
-            method,
-            paths,
-            seconds=options.seconds,
-            connections=options.connections,
-            **kwargs,
-        )
+        return _go(wrk, options, port, method, paths, **kwargs)
 
     for workers in options.workers:
         with (
@@ -337,15 +403,8 @@ def measure(
                 ("changes_page_200", "GET", ["/v1/changes?since=0&limit=200"], {}, False),
             ]
             same_bodies(8801, 8802, read_scenarios(samples))
-            for port in (8801, 8802):  # warm up: connections, prepared statements, caches
-                load.run(
-                    wrk,
-                    f"http://127.0.0.1:{port}",
-                    "GET",
-                    by_id,
-                    seconds=max(1, int(options.seconds / 2)),
-                    connections=options.connections,
-                )
+            for port in (8801, 8802):
+                _warm_up(wrk, options, port, by_id)
             for name, method, paths, kwargs, with_floor in scenarios:
                 row = Row(name, workers, [], [])
                 rounds = (
@@ -375,14 +434,7 @@ def measure(
                 server("bench.floor:app", url, 8805, workers, "granian"),
             ):
                 for port in (8804, 8805):
-                    load.run(
-                        wrk,
-                        f"http://127.0.0.1:{port}",
-                        "GET",
-                        by_id,
-                        seconds=max(1, int(options.seconds / 2)),
-                        connections=options.connections,
-                    )
+                    _warm_up(wrk, options, port, by_id)
                 row = Row("granian_get", workers, [], [])
                 for _ in range(options.rounds):
                     row.floor.append(go(8805, "GET", by_id))
@@ -391,14 +443,7 @@ def measure(
                 print(format_row(row), file=sys.stderr)
         if peer_available():
             with server("bench.peer:app", url, 8803, workers) as peer:
-                load.run(
-                    wrk,
-                    "http://127.0.0.1:8803",
-                    "GET",
-                    by_id,
-                    seconds=max(1, int(options.seconds / 2)),
-                    connections=options.connections,
-                )
+                _warm_up(wrk, options, 8803, by_id)
                 row = Row("peer_get_by_id", workers, [], [])
                 row.accord.append(go(8803, "GET", by_id))
                 rows.append(row)
@@ -713,10 +758,13 @@ def run(options: Options, host: str, database: str) -> None:
     with server("service.asgi:app", url, port, 1) as process:
         print(f"\nexport of {counts['role_changes']:,} role changes, 1 worker", file=sys.stderr)
         exports = export.measure(url, f"http://127.0.0.1:{port}", process, counts["role_changes"])
+    small = options.rows // 10
+    small_rows = table_size(options, host, f"{database}_small", small)
     plans = asyncio.run(explain(url, samples)) if options.explain else []
     report = [f"{load_line}\n", HEADER] + [format_row(row) for row in rows]
     report.append("")
     report.extend(flat_lines(rows))
+    report.extend(size_lines(rows, options.rows, small_rows, small))
     report.extend(compression_lines(rows, sizes))
     report.append(f"\nBulk export of {counts['role_changes']:,} role changes (1 worker):\n")
     report.extend(exports)

@@ -39,16 +39,31 @@ from service.core import auth
 _WRITTEN = {"POST": 201, "PATCH": 200, "DELETE": 204}
 
 
-async def _writer(url: str, path: str) -> tuple[str, list[str]]:
-    """A write key's ``Authorization`` header, and the paths to write to."""
+async def _ids(url: str, path: str) -> list[str]:
+    """``path`` with ``{id}`` replaced by one official's id after another: a server reads
+    a different record at almost every request, and whatever is cached by path misses."""
     conn = await asyncpg.connect(url)
     try:
-        _, token = await auth.create_key(conn, "bench.inprocess", ["write"])
         ids = [str(r["id"]) for r in await conn.fetch("select id from officials limit 500")]
     finally:
         await conn.close()
-    paths = [path.replace("{id}", ident) for ident in ids] if "{id}" in path else [path]
-    return f"Bearer {token}", paths
+    return [path.replace("{id}", ident) for ident in ids]
+
+
+async def _writer(url: str, path: str) -> tuple[str, list[str]]:
+    """A write key's ``Authorization`` header, and the paths to write to."""
+    authorization = await _key(url)
+    return authorization, await _ids(url, path)
+
+
+async def _key(url: str) -> str:
+    """A new API key's ``Authorization`` header, with the ``write`` scope."""
+    conn = await asyncpg.connect(url)
+    try:
+        _, token = await auth.create_key(conn, "bench.inprocess", ["write"])
+    finally:
+        await conn.close()
+    return f"Bearer {token}"
 
 
 async def _drive(
@@ -191,6 +206,8 @@ def main() -> None:
     if args.method != "GET":
         authorization, paths = asyncio.run(_writer(args.url, args.path))
         headers.append((b"authorization", authorization.encode()))
+    elif "{id}" in args.path:
+        paths = asyncio.run(_ids(args.url, args.path))
         if not any(name == b"content-type" for name, _ in headers):
             headers.append((b"content-type", b"application/json"))
     app: Any

@@ -32,6 +32,7 @@ from service.core.openapi import StrictStructSchemaPlugin, finish, link_created_
 from service.core.pagination import CursorCodec
 from service.core.problems import exception_handlers
 from service.core.replica import CommitPosition, Reads, Replica
+from service.core.routes import ReadsById
 from service.embedded import resolve_url
 from service.resources import ROUTERS, changes, webhooks
 from service.settings import Settings
@@ -298,7 +299,10 @@ def create_app(settings: Settings | None = None, *, measured: bool = True) -> Li
     # Outside everything Litestar wraps around its router: so a read answered by route
     # middleware is compressed too, and compression's `Vary: Accept-Encoding` is added after
     # CORS sets `Vary: Origin` (which replaces any `Vary` already there).
-    app.asgi_handler = Compression(CommitPosition(app.asgi_handler, reads))
+    compression = Compression(CommitPosition(app.asgi_handler, reads))
+    app.asgi_handler = compression
+    if not settings.otel_exporter_otlp_endpoint:  # (a traced read's spans are made inside)
+        app.asgi_handler = ReadsById(compression, app, compression)
     if settings.cors_origins:
         # One `Vary` of what the answer said and what CORS and compression added.
         app.asgi_handler = vary.Merged(app.asgi_handler)

@@ -343,7 +343,7 @@ def test_malformed_json_and_huge_numbers_are_400(client: Client) -> None:
 
 
 def test_a_read_by_id_answers_the_same_whichever_path_serves_it(client: Client) -> None:
-    """A plain read is answered before Litestar parses parameters (core.routes.ReadById);
+    """A plain read is answered before Litestar routes it (core.routes.ReadsById);
     one with a query string or an unusual If-None-Match goes through the handler. Both give
     the same answers."""
     path = f"/v1/officials/{ids.MEDINSKY}"

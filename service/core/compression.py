@@ -1,7 +1,7 @@
 """Compressed responses: brotli or gzip, whichever the client takes, for any body of at least
 ``MINIMUM_SIZE`` bytes — Litestar's ``CompressionMiddleware`` and its compressors, wrapped
-around the whole application so that every response passes it, the read by id that
-``ReadById`` answers before any handler included."""
+around the whole application so that every response passes it; a read by id that
+``routes.ReadsById`` answers before it is compressed with its ``sending``."""
 
 from __future__ import annotations
 
@@ -66,11 +66,15 @@ class Compression:
         if scope["type"] == ScopeType.HTTP:
             for name, value in scope["headers"]:
                 if name == b"accept-encoding":
-                    coding = _chosen(value)
-                    if coding is not None:
-                        send = self._when_worth_it(send, coding, scope)
+                    send = self.sending(send, value, scope)
                     break
         await self.app(scope, receive, send)
+
+    def sending(self, send: Send, accept_encoding: bytes, scope: Scope) -> Send:
+        """``send``, compressing what is worth it for a request with this `Accept-Encoding`
+        (for ``routes.ReadsById``, which answers some reads before this app)."""
+        coding = _chosen(accept_encoding)
+        return send if coding is None else self._when_worth_it(send, coding, scope)
 
     def _when_worth_it(self, send: Send, coding: str, scope: Scope) -> Send:
         minimum = CONFIG.minimum_size

@@ -157,10 +157,12 @@ class RequestTallies:
     prefix="accord", group_path=True)``) — but recorded by the request's own wrapper around
     the whole app (``logs.RequestLog``, which times each request for its log line anyway),
     not by the plugin's middleware. That middleware runs inside Litestar's exception handling
-    for route middleware: a read that ``ReadById`` answered with a problem (a 404) passed
-    through it as a 200. Out there the status is the one sent (500 when none was), and the
-    template is the one Litestar's router wrote into the scope (``/v1/officials/{id}``: one
-    series whatever the id; ``<unmatched>`` when no route matched).
+    for route middleware: a read that route middleware answered with a problem (a 404)
+    passed through it as a 200, and a read ``routes.ReadsById`` answers never reaches it.
+    Out there the status is the one sent (500 when none was), and the template is the one
+    Litestar's router (or ``ReadsById``, as the router would) wrote into the scope
+    (``/v1/officials/{id}``: one series whatever the id; ``<unmatched>`` when no route
+    matched).
     `accord_requests_in_progress` counts them all but scrapes of ``METRICS_PATH`` (neither
     path nor method: the path is known only once routed, and a count per method cost a read
     1k instructions); scrapes are not counted or timed either.

@@ -16,7 +16,11 @@ the bytes (``tests/test_rendered.py``)."""
 
 from __future__ import annotations
 
+import functools
 import itertools
+import operator
+import types
+import typing
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -29,15 +33,67 @@ S = TypeVar("S", bound=msgspec.Struct)
 
 class RowTo(Generic[S]):
     """Row → struct, by column name; columns the struct lacks (sort keys) are ignored. It
-    names its struct, so a listing can have PostgreSQL render the same JSON instead."""
+    names its struct, so a listing can have PostgreSQL render the same JSON instead.
+    ``unchecked`` makes the struct's ``unchecked`` twin instead: for a row only to be
+    encoded (a read)."""
 
-    __slots__ = ("struct",)
+    __slots__ = ("struct", "twin")
 
     def __init__(self, struct: type[S]) -> None:
         self.struct = struct
+        self.twin = unchecked(struct)
 
     def __call__(self, row: asyncpg.Record) -> S:
         return msgspec.convert(dict(row.items()), self.struct)
+
+    def unchecked(self, row: asyncpg.Record) -> Any:
+        return msgspec.convert(dict(row.items()), self.twin)
+
+
+@functools.cache
+def unchecked(struct: type[msgspec.Struct]) -> type[msgspec.Struct]:
+    """``struct``'s twin without its constraints (patterns, lengths, bounds), for rows that
+    were checked as they were written and are read only to be encoded: the same fields,
+    names, order, defaults and configuration, so the same JSON (``tests/test_rendered.py``
+    compares the bytes for every record of the worked example), made from a row in a
+    quarter of the time — the patterns of an official's names and language tags were three
+    quarters of making one (2.76 against 0.67 µs)."""
+    hints = typing.get_type_hints(struct, include_extras=True)
+    config = struct.__struct_config__
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for field in msgspec.structs.fields(struct):
+        kind = _loose(hints[field.name])
+        if field.default is not msgspec.NODEFAULT:
+            fields.append((field.name, kind, field.default))
+        elif field.default_factory is not msgspec.NODEFAULT:
+            fields.append((field.name, kind, msgspec.field(default_factory=field.default_factory)))
+        else:
+            fields.append((field.name, kind))
+    return msgspec.defstruct(
+        f"{struct.__name__}Unchecked",
+        fields,
+        module=struct.__module__,
+        kw_only=True,
+        rename={field.name: field.encode_name for field in msgspec.structs.fields(struct)},
+        omit_defaults=config.omit_defaults,
+        array_like=config.array_like,
+        tag=config.tag,
+        tag_field=config.tag_field,
+    )
+
+
+def _loose(kind: Any) -> Any:
+    """A type without the constraints in it, its structs ``unchecked``."""
+    origin = typing.get_origin(kind)
+    if origin is typing.Annotated:
+        return _loose(typing.get_args(kind)[0])
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+        return unchecked(kind)
+    if origin in (typing.Union, types.UnionType):
+        return functools.reduce(operator.or_, [_loose(arg) for arg in typing.get_args(kind)])
+    if origin in (list, tuple, set, frozenset, dict):
+        return origin[tuple(_loose(arg) for arg in typing.get_args(kind))]
+    return kind
 
 
 class _UnsupportedError(Exception):

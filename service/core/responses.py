@@ -59,6 +59,17 @@ class Encoded(Response[T], Generic[T]):
         pairs.append((b"content-length", str(len(self._body)).encode()))
         self._headers = pairs
 
+    @classmethod
+    def tagged(cls, content: T, tag: str) -> Encoded[T]:
+        """200 with ``content`` and its ``ETag`` (a read's answer): the headers as the
+        constructor makes them, without its general conversion."""
+        response = cls.__new__(cls)
+        response._status = 200
+        response._content = content
+        response._body = body = _encode(content)
+        response._headers = [(b"etag", tag.encode()), _JSON, (b"content-length", b"%d" % len(body))]
+        return response
+
     @property
     def content(self) -> T:  # type: ignore[override]
         """What was encoded, for code that looks inside a response."""

@@ -13,13 +13,15 @@ from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, Router, delete, get, patch, post, route
-from litestar.enums import HttpMethod
+from litestar import Litestar, Request, Response, Router, delete, get, patch, post, route
+from litestar.enums import HttpMethod, ScopeType
 from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import DefineMiddleware
+from litestar.middleware._internal.exceptions import ExceptionHandlerMiddleware
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, QueryParameter
+from litestar.routes import HTTPRoute
 from litestar.types import (
     ASGIApp,
     HTTPRequestEvent,
@@ -28,9 +30,11 @@ from litestar.types import (
     Scope,
     Send,
 )
+from litestar.utils.scope.state import ScopeState
 
 from service.core import history
 from service.core.auth import WRITE, WRITE_CHECKS, WRITE_SECURITY
+from service.core.compression import Compression
 from service.core.database import Connection, pool_in, pool_of, transaction
 from service.core.idempotency import REPLAYED_HEADER, IdempotencyKey, remember, replay
 from service.core.pagination import PAGE_HEADERS, CursorParam, Limit, Listing, Page
@@ -94,53 +98,103 @@ def _typed(handler: Callable[..., Any], **annotations: Any) -> Callable[..., Any
     return handler
 
 
-class ReadById:
-    """The read by id without Litestar's per-request parameter machinery, which costs more
-    than the read itself (bench/RESULTS.md): route middleware (a plain ASGI app: Litestar's
-    ``ASGIMiddleware`` adds a wrapper and its bypass checks to every call) in front of a
-    record's GET handler, so Litestar has routed the request and parsed the `{id}`; when
-    there is nothing else to parse — no query string, at most one `If-None-Match` within its
-    documented length — this answers with the same ``Table.read`` the handler calls. Anything
-    else (`?include=`, a header the contract refuses) goes on to the handler, which validates
-    and answers it."""
+READ_BY_ID = "accord_read_by_id"
+"""The key in a record's GET handler's ``opt`` that names its table, for ``ReadsById``."""
 
-    def __init__(self, app: ASGIApp, table: Table[Any, Any]) -> None:
+
+class ReadsById:
+    """Reads by id without Litestar: its router, its per-request parameter machinery and the
+    wrappers around them cost a read more than the read itself (README, "Performance").
+
+    The app's outermost layer but the request log: a `GET /v1/<collection>/<id>` of a
+    record whose GET handler names its table (``READ_BY_ID``), with nothing else to parse or
+    to answer for — no query string, at most one `If-None-Match` within its documented
+    length, no `Origin` (CORS answers only a request that has one), a `Host` the router
+    takes, no replica to choose (``CommitPosition`` retries a replica's failure) — is
+    answered here with the ``Table.read`` the handler calls: the scope gets what the router
+    would give it (the handler, the path template the log and metrics name, the `{id}`), a
+    problem (a 404) comes from the app's exception handlers as Litestar would make it, and
+    the body is compressed as ``compression`` compresses every answer. Anything else goes on
+    to ``app``: compression, Litestar, the router and the handler, which validate and answer
+    it. With tracing on every request goes on (its spans are made inside Litestar)."""
+
+    def __init__(self, app: ASGIApp, litestar: Litestar, compression: Compression) -> None:
         self.app = app
-        self.table = table
-        # The app's read pools, looked up at the first request of the app it serves rather
-        # than in its State at every read.
-        self.served: Any = None
-        self.reads: Reads | None = None
+        self.compression = compression
+        self.reads: Reads = litestar.state.reads
+        router = litestar.asgi_router
+        # Litestar's own handling of an exception a handler raised (problem details).
+        self.problems = ExceptionHandlerMiddleware(app=router, debug=None)
+        self.routes: dict[str, tuple[Table[Any, Any], HTTPRouteHandler, str, Any]] = {}
+        """The path up to the id → the table, and what the router puts in the scope."""
+        for found in litestar.routes:
+            if not isinstance(found, HTTPRoute):
+                continue
+            for handler in found.route_handlers:
+                table = handler.opt.get(READ_BY_ID)
+                if table is None or not isinstance(handler, HTTPRouteHandler):
+                    continue
+                prefix = found.path.removesuffix("{id:uuid}")
+                # What Litestar's router makes of such a path, asked once.
+                _, routed, _, _, template = router.handle_routing(f"{prefix}{UUID(int=0)}", "GET")
+                assert routed is handler, found.path
+                handlers = handler.resolve_exception_handlers()
+                self.routes[prefix] = (table, handler, template, handlers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        plain, if_none_match = _plain(scope)
-        if not plain:
+        found = ident = None
+        if scope["type"] == ScopeType.HTTP and scope["method"] == "GET":
+            prefix, _, last = scope["path"].rpartition("/")
+            found = self.routes.get(prefix + "/")
+        if found is not None and not scope.get("root_path") and self.reads.replica is None:
+            plain, if_none_match, accept_encoding = _plain(scope)
+            if plain:
+                try:  # noqa: SIM105  # (suppress() costs a read more)
+                    ident = UUID(last)
+                except ValueError:
+                    pass  # for the router, which answers 404
+        if found is None or ident is None:
             await self.app(scope, receive, send)
             return
-        app = scope["litestar_app"]
-        if app is not self.served:
-            self.served, self.reads = app, app.state.reads
-        reads = self.reads
-        assert reads is not None
-        # (read_pool's choice, without its coroutine when there is no replica to choose.)
-        pool = reads.primary if reads.replica is None else await reads.pool_for(scope)
-        ident: UUID = scope["path_params"]["id"]  # type: ignore[assignment]  # parsed
-        response = await self.table.read(pool, ident, if_none_match)
+        table, handler, template, handlers = found
+        scope["route_handler"] = handler
+        scope["path_template"] = template
+        scope["path_params"] = {"id": ident}  # type: ignore[dict-item]  # parsed, as Litestar's
+        if accept_encoding is not None:
+            send = self.compression.sending(send, accept_encoding, scope)
+        try:
+            response = await table.read(self.reads.primary, ident, if_none_match)
+        except Exception as exc:  # answered as Litestar answers it
+            ScopeState.from_scope(scope).exception_handlers = handlers
+            await self.problems.handle_request_exception(
+                scope["litestar_app"], scope, receive, send, exc
+            )
+            return
         await response(scope, receive, send)
 
 
-def _plain(scope: Scope) -> tuple[bool, str | None]:
-    """Whether a read has nothing for Litestar to parse but its `{id}`, and its
-    `If-None-Match` if it has one."""
+_HOST = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!$&'()*+,;=-._~:[]@%"
+"""What a `Host` Litestar's router takes is made of (``litestar._asgi.utils.is_valid_host``,
+without a regular expression)."""
+
+
+def _plain(scope: Scope) -> tuple[bool, str | None, bytes | None]:
+    """Whether a read has nothing to parse but its `{id}` and nothing for CORS to answer; its
+    `If-None-Match` and its `Accept-Encoding`, if it has them."""
     if scope["query_string"]:
-        return False, None
+        return False, None, None
     found = None
+    accept_encoding = None
     for name, value in scope["headers"]:
         if name == b"if-none-match":
             if found is not None or len(value) > IF_NONE_MATCH_MAX:
-                return False, None
+                return False, None, None
             found = value.decode("latin-1")
-    return True, found
+        elif name == b"accept-encoding":
+            accept_encoding = value
+        elif name == b"origin" or (name == b"host" and value.translate(None, _HOST)):
+            return False, None, None
+    return True, found, accept_encoding
 
 
 def plain_writes(
@@ -161,7 +215,7 @@ class PlainWrite:
     guard's checks (``auth.WRITE_CHECKS``) and the same write the handler runs. Anything
     else goes on to the handler, the body replayed, which validates and answers it as
     always (a body Litestar's lenient conversion accepts and this refuses included). A plain
-    ASGI app, as ``ReadById`` is."""
+    ASGI app, as ``pagination.PlainPage`` is."""
 
     def __init__(
         self,
@@ -341,7 +395,7 @@ def record_handlers(
             description=description,
             response_headers=[ETAG_HEADER],
             responses={**problem_responses(404), 304: NOT_MODIFIED},
-            middleware=[DefineMiddleware(ReadById, table=table)],
+            opt={READ_BY_ID: table},
         )(getter),
         post(
             "/",

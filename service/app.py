@@ -298,7 +298,8 @@ def create_app(settings: Settings | None = None, *, measured: bool = True) -> Li
     finish(app.openapi_schema, webhooks.receiver_contract())
     # Outside everything Litestar wraps around its router: so a read answered by route
     # middleware is compressed too, and compression's `Vary: Accept-Encoding` is added after
-    # CORS sets `Vary: Origin` (which replaces any `Vary` already there).
+    # CORS sets `Vary: Origin` (which replaces any `Vary` already there). A read ReadsById
+    # answers, outside it, is compressed by its `sending`.
     compression = Compression(CommitPosition(app.asgi_handler, reads))
     app.asgi_handler = compression
     if not settings.otel_exporter_otlp_endpoint:  # (a traced read's spans are made inside)

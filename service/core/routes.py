@@ -164,11 +164,12 @@ class ReadsById:
             send = self.compression.sending(send, accept_encoding, scope)
         try:
             response = await table.read(self.reads.primary, ident, if_none_match)
-        except Exception as exc:  # answered as Litestar answers it
+        except Exception as exc:  # answered as Litestar's exception middleware answers it
+            litestar: Litestar = scope["litestar_app"]
+            for hook in litestar.after_exception:
+                await hook(exc, scope)
             ScopeState.from_scope(scope).exception_handlers = handlers
-            await self.problems.handle_request_exception(
-                scope["litestar_app"], scope, receive, send, exc
-            )
+            await self.problems.handle_request_exception(litestar, scope, receive, send, exc)
             return
         await response(scope, receive, send)
 

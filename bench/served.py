@@ -85,7 +85,14 @@ def main() -> None:
     parser.add_argument(
         "--path", default=None, help="what to ask (default: officials by id, one after another)"
     )
+    parser.add_argument(
+        "--app",
+        action="append",
+        default=None,
+        help="an ASGI app to measure, module:attribute (default: Accord's and the floor's)",
+    )
     args = parser.parse_args()
+    apps = args.app or ["service.asgi:app", "bench.floor:app"]
     host = asyncio.run(
         embedded.find_server(os.environ.get("ACCORD_DATABASE_URL"), default_data_dir())
     )
@@ -95,14 +102,15 @@ def main() -> None:
         samples = asyncio.run(_samples(url))
         paths = [args.path] if args.path else [f"/v1/officials/{i}" for i in samples["ids"]]
         counted = {}
-        for app in ("service.asgi:app", "bench.floor:app"):
+        for app in apps:
             requests, cost = per_request(app, url, paths, args.seconds)
             counted[app] = cost
             print(f"{app}: {cost:,.0f} instructions a request ({requests:,} requests)", flush=True)
     finally:
         asyncio.run(embedded.drop_database(host, database))
-    ratio = counted["bench.floor:app"] / counted["service.asgi:app"]
-    print(f"{paths[0]}: the floor's instructions over Accord's: {ratio:.2f}")
+    if len(apps) > 1:
+        ratio = counted[apps[-1]] / counted[apps[0]]
+        print(f"{paths[0]}: {apps[-1]}'s instructions over {apps[0]}'s: {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ benchmark runs it) under callgrind, wrk sending the requests, Accord's and the f
 
     .venv/bin/python -m bench.served                           # reads by id, 20k rows
     .venv/bin/python -m bench.served --path '/v1/officials?limit=50' --seconds 20
+    PYTHONPATH=/tmp/variants .venv/bin/python -m bench.served --app mine:app --app bench.floor:app
+                                                   # any ASGI app, e.g. a variant under study
 
 Requests a second on this shared 2-core machine vary by ±20 % from run to run; instructions
 hardly do. Unlike ``bench.inprocess`` this counts what serving costs — uvicorn's parsing and

@@ -9,12 +9,15 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from service.app import create_app
 from service.core.auth import WRITE_CHECKS
 from service.core.database import Pool, create_pool
+from service.core.routes import ReadsById
 from service.resources import officials
+from service.resources.registry import TABLES
 from service.settings import Settings
 from tests import ids
 from tests.conftest import Client, Databases, make_key, query
@@ -365,6 +368,38 @@ def test_a_read_by_id_answers_the_same_whichever_path_serves_it(client: Client) 
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
     assert missing.json()["instance"] == missing.request.url.path
+
+
+def test_every_plain_read_by_id_takes_the_fast_path(client: Client, monkeypatch: Any) -> None:
+    """`ReadsById` knows every resource's read by id, and answers a plain one itself: what
+    it hands on to Litestar is counted, and a plain read of each resource hands on nothing,
+    while the same read with a query string, a stray `Origin` or an odd `Host` goes on."""
+    app = client.app
+    assert isinstance(app, Litestar)
+    fast: Any = app.asgi_handler
+    while not isinstance(fast, ReadsById):
+        fast = fast.app
+    assert {f"/v1/{name}/" for name in TABLES} == set(fast.routes)
+    handed_on: list[str] = []
+    rest = fast.app
+
+    async def counted(scope: Any, receive: Any, send: Any) -> None:
+        handed_on.append(scope["path"])
+        await rest(scope, receive, send)
+
+    monkeypatch.setattr(fast, "app", counted)
+    for name in TABLES:
+        items = client.get(f"/v1/{name}", params={"limit": "1"}).json()["items"]
+        path = f"/v1/{name}/{items[0]['id']}"
+        handed_on.clear()
+        assert client.get(path).status_code == 200
+        assert client.get(path, headers={"If-None-Match": '"0"'}).status_code == 200
+        assert client.get(f"/v1/{name}/{uuid.uuid4()}").status_code == 404
+        assert handed_on == [], name
+        assert client.get(path, params={"x": "1"}).status_code == 200
+        assert client.get(path, headers={"Origin": "https://example.org"}).status_code == 200
+        assert client.get(path, headers={"Host": "bad host"}).status_code == 400
+        assert handed_on == [path] * 3, name
 
 
 _VARYING = {"id", "created_at", "updated_at", "version", "request_id"}

@@ -326,9 +326,9 @@ database a tenth the size (``table_size``)."""
 def table_size(options: Options, host: str, database: str, rows: int) -> list[Row]:
     """``SIZE_SCENARIOS`` on a database of ``rows`` rows (made for this and dropped after),
     one worker, rounds alternating floor and Accord as in ``measure``."""
-    url, _ = asyncio.run(prepare(host, database, rows))
     measured = []
     try:
+        url, _ = asyncio.run(prepare(host, database, rows))
         samples = asyncio.run(_samples(url))
         wrk = load.ensure_wrk()
         scenarios = [s for s in read_scenarios(samples) if s[0] in SIZE_SCENARIOS]

@@ -303,7 +303,7 @@ def create_app(settings: Settings | None = None, *, measured: bool = True) -> Li
     compression = Compression(CommitPosition(app.asgi_handler, reads))
     app.asgi_handler = compression
     if not settings.otel_exporter_otlp_endpoint:  # (a traced read's spans are made inside)
-        app.asgi_handler = ReadsById(compression, app, compression)
+        app.asgi_handler = ReadsById(compression, app)
     if settings.cors_origins:
         # One `Vary` of what the answer said and what CORS and compression added.
         app.asgi_handler = vary.Merged(app.asgi_handler)

@@ -104,11 +104,6 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _json_string(text: str) -> str:
-    """A SQL literal of ``text`` encoded as a JSON string (a constant part of an item)."""
-    return "'" + msgspec.json.encode(text).decode().replace("'", "''") + "'"
-
-
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Litestar, Request, Response, Router, delete, get, patch, post, route
+from litestar._asgi.utils import is_valid_host
 from litestar.enums import HttpMethod, ScopeType
 from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import DefineMiddleware
@@ -115,11 +116,12 @@ class ReadsById:
     would give it (the handler, the path template the log and metrics name, the `{id}`), a
     problem (a 404) comes from the app's exception handlers as Litestar would make it, and
     the body is compressed as ``compression`` compresses every answer. Anything else goes on
-    to ``app``: compression, Litestar, the router and the handler, which validate and answer
-    it. With tracing on every request goes on (its spans are made inside Litestar)."""
+    to ``compression`` and on through it to Litestar, the router and the handler, which
+    validate and answer it. With tracing on every request goes on (its spans are made inside
+    Litestar)."""
 
-    def __init__(self, app: ASGIApp, litestar: Litestar, compression: Compression) -> None:
-        self.app = app
+    def __init__(self, compression: Compression, litestar: Litestar) -> None:
+        self.app: ASGIApp = compression
         self.compression = compression
         self.reads: Reads = litestar.state.reads
         router = litestar.asgi_router
@@ -174,11 +176,6 @@ class ReadsById:
         await response(scope, receive, send)
 
 
-_HOST = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!$&'()*+,;=-._~:[]@%"
-"""What a `Host` Litestar's router takes is made of (``litestar._asgi.utils.is_valid_host``,
-without a regular expression)."""
-
-
 def _plain(scope: Scope) -> tuple[bool, str | None, bytes | None]:
     """Whether a read has nothing to parse but its `{id}` and nothing for CORS to answer; its
     `If-None-Match` and its `Accept-Encoding`, if it has them."""
@@ -193,7 +190,7 @@ def _plain(scope: Scope) -> tuple[bool, str | None, bytes | None]:
             found = value.decode("latin-1")
         elif name == b"accept-encoding":
             accept_encoding = value
-        elif name == b"origin" or (name == b"host" and value.translate(None, _HOST)):
+        elif name == b"origin" or (name == b"host" and not is_valid_host(value)):
             return False, None, None
     return True, found, accept_encoding
 
